@@ -1,0 +1,86 @@
+"""Alembic, driven from Python on the owner's connection: up, down, status, history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+from agentkeep.database.engine import Database
+from agentkeep.errors import InvalidInput
+
+SCRIPT_LOCATION = "agentkeep.database:migrations"
+
+
+@dataclass(frozen=True)
+class RevisionStatus:
+    revision: str
+    description: str
+    is_applied: bool
+    creates_tables: tuple[str, ...]
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    config.attributes["connection"] = connection
+    return config
+
+
+def script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def _revisions_oldest_first() -> list[Any]:
+    return list(reversed(list(script_directory().walk_revisions())))
+
+
+def revision_creating(table: str) -> str:
+    """The revision that creates ``table`` (seed 000's ``migrate.py --table X``)."""
+    for script in _revisions_oldest_first():
+        if table in getattr(script.module, "creates_tables", ()):
+            return str(script.revision)
+    raise InvalidInput(f"no migration creates a table named {table!r}", field="table")
+
+
+def _applied(connection: Connection) -> set[str]:
+    heads = MigrationContext.configure(connection).get_current_heads()
+    applied: set[str] = set()
+    directory = script_directory()
+    for head in heads:
+        for script in directory.iterate_revisions(head, "base"):
+            applied.add(script.revision)
+    return applied
+
+
+async def upgrade(database: Database, revision: str = "head") -> None:
+    async with database.owner_transaction() as conn:
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+
+
+async def downgrade(database: Database, revision: str = "-1") -> None:
+    async with database.owner_transaction() as conn:
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+
+
+async def status(database: Database) -> list[RevisionStatus]:
+    async with database.owner_transaction() as conn:
+        applied = await conn.run_sync(_applied)
+    return [
+        RevisionStatus(
+            revision=str(script.revision),
+            description=str(script.doc or ""),
+            is_applied=script.revision in applied,
+            creates_tables=tuple(getattr(script.module, "creates_tables", ())),
+        )
+        for script in _revisions_oldest_first()
+    ]
+
+
+async def pending(database: Database) -> list[str]:
+    return [item.revision for item in await status(database) if not item.is_applied]

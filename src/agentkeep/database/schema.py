@@ -1,0 +1,34 @@
+"""Every table of agentkeep, gathered on one MetaData: what Alembic and the schema test compare."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from agentkeep.access_keys.tables import api_keys, service_keys
+from agentkeep.agent_sessions.tables import agent_sessions
+from agentkeep.agents.tables import agents
+from agentkeep.conversations.tables import conversations
+from agentkeep.database.metadata import metadata
+from agentkeep.messages.tables import messages
+from agentkeep.personas.tables import persona_activations, personas
+from agentkeep.user_sessions.tables import user_sessions
+from agentkeep.users.tables import users
+
+__all__ = [
+    "agent_sessions",
+    "agents",
+    "api_keys",
+    "conversations",
+    "messages",
+    "metadata",
+    "persona_activations",
+    "personas",
+    "service_keys",
+    "tables_by_tenancy",
+    "user_sessions",
+    "users",
+]
+
+
+def tables_by_tenancy(tenancy: str) -> list[sa.Table]:
+    return [table for table in metadata.sorted_tables if table.info.get("tenancy") == tenancy]

@@ -1,0 +1,40 @@
+"""Who a transaction acts for. The database enforces it; this only carries it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class PrincipalKind(StrEnum):
+    USER = "user"
+    SERVICE = "service"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An ordinary user (``user_id`` set), or a service that may act for the user it names.
+
+    A service principal may write the shared catalogs (agents, personas); a user principal may
+    only read them. Rows of a user are reachable only while ``user_id`` is that user.
+    """
+
+    kind: PrincipalKind
+    user_id: uuid.UUID | None = None
+
+    @classmethod
+    def user(cls, user_id: uuid.UUID) -> Principal:
+        return cls(PrincipalKind.USER, user_id)
+
+    @classmethod
+    def service(cls, acting_for: uuid.UUID | None = None) -> Principal:
+        return cls(PrincipalKind.SERVICE, acting_for)
+
+    @property
+    def is_service(self) -> bool:
+        return self.kind is PrincipalKind.SERVICE
+
+    def acting_for(self, user_id: uuid.UUID) -> Principal:
+        """The same principal acting for another user; only a service may switch."""
+        return Principal(self.kind, user_id)

@@ -1,0 +1,68 @@
+"""Runtime configuration, read from ``AGENTKEEP_*`` environment variables when asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import platformdirs
+from pydantic import Field, PostgresDsn, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agentkeep.errors import ConfigurationError
+
+APP_ROLE = "agentkeep_app"
+OWNER_ROLE = "agentkeep_owner"
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("agentkeep", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Every knob agentkeep reads. Construct with :func:`load_settings` to get one-line errors."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENTKEEP_", extra="ignore")
+
+    database_url: PostgresDsn | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL (>= 15, with pgvector available) for a role that may own the schema. "
+            "Unset: the embedded server in data_dir is used."
+        ),
+    )
+    app_database_url: PostgresDsn | None = Field(
+        default=None,
+        description=(
+            "Connection for the application role. Unset: database_url with the user "
+            f"replaced by {APP_ROLE!r} and the password by app_password."
+        ),
+    )
+    app_password: str | None = Field(default=None, description="Password of the application role.")
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "agentkeep"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    max_request_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
+    pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    session_ttl_seconds: Annotated[int, Field(ge=60)] = 86_400
+
+    @field_validator("database_url", "app_database_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def uses_embedded_server(self) -> bool:
+        return self.database_url is None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings now; a bad value becomes one line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "settings"
+        variable = f"AGENTKEEP_{field.upper()}"
+        raise ConfigurationError(f"{variable}: {first['msg']}") from None
