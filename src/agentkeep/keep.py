@@ -1,0 +1,91 @@
+"""``Keep``: the Python entry point. One object holds the database and every service."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from agentkeep.access_keys.service import AccessKeyService
+from agentkeep.agent_sessions.service import AgentSessionService
+from agentkeep.agents.service import AgentService
+from agentkeep.conversations.service import ConversationService
+from agentkeep.database import migrate as migrations
+from agentkeep.database.bootstrap import ensure_database
+from agentkeep.database.embedded import EmbeddedServer
+from agentkeep.database.engine import Database
+from agentkeep.database.urls import DatabaseUrls
+from agentkeep.errors import ConfigurationError
+from agentkeep.messages.service import MessageService
+from agentkeep.personas.service import PersonaService
+from agentkeep.settings import Settings, load_settings
+from agentkeep.user_sessions.service import UserSessionService
+from agentkeep.users.service import UserService
+
+
+class Keep:
+    """Async access to everything agentkeep stores.
+
+    >>> keep = await Keep.connect()                       # embedded PostgreSQL by default
+    >>> user = await keep.users.create(NewUser(email="ada@example.com"))
+    >>> chat = await keep.conversations.create(user.user_id)
+    >>> await keep.messages.append(user.user_id, chat.id, NewMessage(role="user", content="hi"))
+    """
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.settings = settings
+        self.users = UserService(database)
+        self.user_sessions = UserSessionService(database, default_ttl_seconds=settings.session_ttl_seconds)
+        self.agents = AgentService(database)
+        self.personas = PersonaService(database)
+        self.agent_sessions = AgentSessionService(database)
+        self.conversations = ConversationService(database)
+        self.messages = MessageService(database)
+        self.access_keys = AccessKeyService(database)
+
+    @classmethod
+    async def connect(cls, settings: Settings | None = None, *, migrate: bool | None = None) -> Keep:
+        """Open agentkeep. With no AGENTKEEP_DATABASE_URL, start (or attach to) the embedded server.
+
+        ``migrate``: apply pending migrations first. Default: yes for the embedded server (nobody
+        else would), no for a database you bring, where pending migrations are an error.
+        """
+        settings = settings or load_settings()
+        database = await open_database(settings)
+        try:
+            should_migrate = settings.uses_embedded_server if migrate is None else migrate
+            if should_migrate:
+                await migrations.upgrade(database)
+            elif pending := await migrations.pending(database):
+                raise ConfigurationError(
+                    f"the database has {len(pending)} pending migration(s) ({', '.join(pending)}): "
+                    "run `agentkeep migrate up`"
+                )
+        except BaseException:
+            await database.close()
+            raise
+        return cls(database, settings)
+
+    async def close(self) -> None:
+        await self.database.close()
+
+    async def __aenter__(self) -> Keep:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+async def open_database(settings: Settings) -> Database:
+    """Connect to the configured database, starting and bootstrapping the embedded one if needed."""
+    if not settings.uses_embedded_server:
+        return Database.from_urls(DatabaseUrls.from_settings(settings), pool_size=settings.pool_size)
+    server = EmbeddedServer.start(settings.data_dir)
+    try:
+        urls = DatabaseUrls.for_embedded(server.socket_dir, settings.database_name)
+        await ensure_database(urls, settings.database_name)
+    except BaseException:
+        server.stop()
+        raise
+    return Database.from_urls(urls, pool_size=settings.pool_size, embedded=server)

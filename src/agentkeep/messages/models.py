@@ -1,0 +1,53 @@
+"""What callers send and get back for messages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from agentkeep.models import Input, JsonObject, Output
+
+MAX_CONTENT_CHARS = 1_000_000
+Role = Literal["user", "assistant", "system", "tool"]
+MessageType = Literal["text", "code", "command", "file"]
+
+
+class NewMessage(Input):
+    role: Role
+    content: Annotated[str, Field(max_length=MAX_CONTENT_CHARS)]
+    message_type: MessageType = "text"
+    parent_id: uuid.UUID | None = None
+    agent_session_id: uuid.UUID | None = None
+    agent_name: Annotated[str, Field(max_length=100)] | None = None
+    reasoning_trace: JsonObject | list[Any] | None = None
+    ethical_validation: JsonObject | None = None
+    metadata: JsonObject = Field(default_factory=dict)
+    token_count: Annotated[int, Field(ge=0)] | None = None
+    model_used: Annotated[str, Field(max_length=100)] | None = None
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _agent_is_assistant(cls, value: object) -> object:
+        """Seed 002 calls the agent's side ``agent``; it is stored as ``assistant``."""
+        return "assistant" if value == "agent" else value
+
+
+class Message(Output):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    agent_session_id: uuid.UUID | None
+    role: str
+    message_type: str
+    content: str
+    agent_name: str | None
+    reasoning_trace: Any
+    ethical_validation: dict[str, Any] | None
+    metadata: dict[str, Any]
+    token_count: int | None
+    model_used: str | None
+    created_at: datetime

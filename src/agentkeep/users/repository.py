@@ -1,0 +1,55 @@
+"""SQL for users. Takes a connection; never commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentkeep.database.rows import fetch_one, update_versioned
+from agentkeep.users.tables import users
+
+# The password hash never leaves the database layer; callers see only whether there is one.
+COLUMNS = [
+    *(column for column in users.c if column.name not in {"password_hash", "deleted_at"}),
+    users.c.password_hash.is_not(None).label("has_password"),
+]
+
+
+async def insert(conn: AsyncConnection, values: Mapping[str, Any]) -> sa.RowMapping:
+    result = await conn.execute(sa.insert(users).values(**values).returning(*COLUMNS))
+    return result.mappings().one()
+
+
+async def get(conn: AsyncConnection, user_id: uuid.UUID) -> sa.RowMapping | None:
+    return await fetch_one(conn, users, {"user_id": user_id}, COLUMNS)
+
+
+async def password_hash(conn: AsyncConnection, user_id: uuid.UUID) -> str | None:
+    statement = sa.select(users.c.password_hash).where(users.c.user_id == user_id, users.c.deleted_at.is_(None))
+    return (await conn.execute(statement)).scalar_one_or_none()
+
+
+async def update(
+    conn: AsyncConnection, user_id: uuid.UUID, version: int | None, changes: Mapping[str, Any]
+) -> sa.RowMapping:
+    return await update_versioned(conn, users, {"user_id": user_id}, version, changes, COLUMNS, what="user")
+
+
+async def touch(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    await conn.execute(
+        sa.update(users).where(users.c.user_id == user_id).values(last_active_at=sa.func.now())
+    )
+
+
+async def soft_delete(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
+    statement = (
+        sa.update(users)
+        .where(users.c.user_id == user_id, users.c.deleted_at.is_(None))
+        .values(deleted_at=sa.func.now(), is_active=False, version=users.c.version + 1)
+        .returning(users.c.user_id)
+    )
+    return (await conn.execute(statement)).scalar_one_or_none() is not None
