@@ -21,7 +21,7 @@ from agentkeep.api.app import create_app
 from agentkeep.database import migrate
 from agentkeep.database.bootstrap import drop_database, ensure_database
 from agentkeep.database.embedded import EmbeddedServer
-from agentkeep.database.engine import Database, begin_statement
+from agentkeep.database.engine import Database, principal_settings
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.keep import Keep
 from agentkeep.principal import Principal
@@ -71,21 +71,21 @@ def make_user(keep: Keep) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def as_app(urls: DatabaseUrls) -> Callable[..., AbstractAsyncContextManager[asyncpg.Connection]]:
+def as_app(urls: DatabaseUrls, database: Database) -> Callable[..., AbstractAsyncContextManager[asyncpg.Connection]]:
     """Raw asyncpg as the application role, inside a transaction acting for ``principal``."""
 
     @asynccontextmanager
     async def connect(principal: Principal | None) -> AsyncIterator[asyncpg.Connection]:
         conn = await asyncpg.connect(asyncpg_dsn(urls.app))
+        transaction = conn.transaction()
         try:
-            if principal is None:
-                await conn.execute("BEGIN")
-            else:
-                await conn.execute(begin_statement(principal))
+            await transaction.start()
+            for statement in principal_settings(principal) if principal else []:
+                await conn.execute(statement)
             try:
-                yield conn
+                yield conn  # nested ``conn.transaction()`` blocks are savepoints
             finally:
-                await conn.execute("ROLLBACK")
+                await transaction.rollback()
         finally:
             await conn.close()
 
@@ -93,7 +93,7 @@ def as_app(urls: DatabaseUrls) -> Callable[..., AbstractAsyncContextManager[asyn
 
 
 @pytest.fixture
-async def owner(urls: DatabaseUrls) -> AsyncIterator[asyncpg.Connection]:
+async def owner(urls: DatabaseUrls, database: Database) -> AsyncIterator[asyncpg.Connection]:
     """Raw asyncpg as the schema owner (catalog queries, schema inspection)."""
     conn = await asyncpg.connect(asyncpg_dsn(urls.owner))
     try:

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,13 +25,17 @@ from asyncpg.exceptions import (
     ForeignKeyViolationError,
     InsufficientPrivilegeError,
     InvalidTextRepresentationError,
+    RestrictViolationError,
     UniqueViolationError,
 )
 
+from agentkeep.agent_sessions.models import NewAgentSession, StatusChange
 from agentkeep.database import migrate
-from agentkeep.errors import InvalidInput
+from agentkeep.errors import InvalidInput, SessionExpired
 from agentkeep.ids import new_id, new_ids
+from agentkeep.messages.models import NewMessage
 from agentkeep.principal import Principal
+from agentkeep.user_sessions.models import NewUserSession
 
 # Tables created by the foundation revision (0001), by kind of tenancy.
 USER_TABLES = (
@@ -44,6 +49,12 @@ USER_TABLES = (
 )
 CATALOG_TABLES = ("agents", "personas")
 FOUNDATION_TABLES = (*USER_TABLES, *CATALOG_TABLES, "service_keys")
+
+
+@pytest.fixture(autouse=True)
+def _migrated_database(database: Any) -> None:
+    """``as_app`` and ``owner`` only need the server; these tests need the migrated database."""
+
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -521,27 +532,39 @@ async def test_latest_50_of_10000_messages_under_100ms(as_app, make_user) -> Non
     assert statistics.median(timings) < 0.100, timings
 
 
-async def test_conversation_listing_uses_listing_index(as_app, make_user) -> None:
-    """004's idx_conversations_user / idx_conversations_archived, one partial index."""
+async def test_conversation_listing_is_an_index_scan_without_sort(as_app, make_user) -> None:
+    """004's idx_conversations_user / idx_conversations_archived: newest first, no sort.
+
+    ix_conversations_user_listing (user_id, is_archived, id DESC) WHERE deleted_at IS NULL serves
+    the listing; with no statistics yet the planner may equally walk pk_conversations
+    (user_id, id) backwards. Either way the order comes from an index, never from a sort.
+    """
     user = await make_user()
     async with as_app(Principal.user(user.user_id)) as conn:
+        ids = new_ids(500)
         await conn.execute(
             "INSERT INTO conversations (user_id, id, is_archived) "
             "SELECT $1, c.id, c.n % 3 = 0 FROM unnest($2::uuid[]) WITH ORDINALITY AS c(id, n)",
             user.user_id,
-            new_ids(500),
+            ids,
         )
-        plan = json.loads(
-            await conn.fetchval(
-                "EXPLAIN (FORMAT JSON) SELECT id, title FROM conversations "
-                "WHERE user_id = $1 AND is_archived = false AND deleted_at IS NULL "
-                "ORDER BY id DESC LIMIT 20",
-                user.user_id,
-            )
-        )[0]["Plan"]
-    names = {node.get("Index Name") for node in plan_nodes(plan)}
-    assert "ix_conversations_user_listing" in names, json.dumps(plan, indent=1)
-    assert not any(node["Node Type"] == "Sort" for node in plan_nodes(plan))
+        listing = (
+            "SELECT id FROM conversations "
+            "WHERE user_id = $1 AND is_archived = false AND deleted_at IS NULL "
+            "ORDER BY id DESC LIMIT 20"
+        )
+        plan = json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {listing}", user.user_id))[0][
+            "Plan"
+        ]
+        rows = await conn.fetch(listing, user.user_id)
+    nodes = plan_nodes(plan)
+    scans = [node for node in nodes if node.get("Relation Name") == "conversations"]
+    assert len(scans) == 1, json.dumps(plan, indent=1)
+    assert scans[0]["Node Type"] in ("Index Scan", "Index Only Scan")
+    assert scans[0]["Index Name"] in ("ix_conversations_user_listing", "pk_conversations")
+    assert not any(node["Node Type"] == "Sort" for node in nodes)
+    not_archived = [row_id for n, row_id in enumerate(ids, start=1) if n % 3 != 0]
+    assert [row["id"] for row in rows] == sorted(not_archived, reverse=True)[:20]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -643,7 +666,8 @@ async def test_updated_at_trigger_bumps_updated_at(as_app, make_user, table: str
 @pytest.mark.parametrize("table", FOUNDATION_TABLES)
 async def test_every_foundation_table_has_updated_at_trigger(owner, table: str) -> None:
     trigger = await owner.fetchrow(
-        "SELECT t.tgenabled, p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+        "SELECT t.tgenabled::text AS tgenabled, p.proname "
+        "FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
         "WHERE t.tgrelid = $1::regclass AND t.tgname = $2",
         table,
         f"trg_{table}_updated_at",
@@ -964,6 +988,25 @@ async def test_agent_session_delete_keeps_conversation_and_messages(as_app, make
     assert activations == 0  # persona activations belong to the session: CASCADE
 
 
+async def test_expired_agent_session_cannot_start_or_resume(keep, make_user) -> None:
+    """Seed 002 scenario: an expired agent session is refused with a clear error (SDK)."""
+    user = await make_user()
+    expired = datetime.now(UTC) - timedelta(minutes=5)
+    session = await keep.agent_sessions.create(
+        user.user_id, NewAgentSession(agent_type="coder", expires_at=expired)
+    )
+    with pytest.raises(SessionExpired):
+        await keep.agent_sessions.transition(
+            user.user_id, session.id, StatusChange(status="approved")
+        )
+    assert (await keep.agent_sessions.get(user.user_id, session.id)).status == "initializing"
+    cancelled = await keep.agent_sessions.transition(
+        user.user_id, session.id, StatusChange(status="cancelled")
+    )
+    assert cancelled.status == "cancelled"
+    assert cancelled.completed_at is not None
+
+
 # ---------------------------------------------------------------------------------------------
 # agents and personas (seed 002 agents, seed 001 personas / persona_activations)
 # ---------------------------------------------------------------------------------------------
@@ -999,10 +1042,10 @@ async def test_agents_in_use_cannot_be_deleted(as_app, make_user) -> None:
         await add_conversation(conn, user.user_id, agent_id=used_by_conversation)
         unused = await add_agent(conn)
         session_error = await refused(
-            conn, ForeignKeyViolationError, "DELETE FROM agents WHERE id = $1", used_by_session
+            conn, RestrictViolationError, "DELETE FROM agents WHERE id = $1", used_by_session
         )
         conversation_error = await refused(
-            conn, ForeignKeyViolationError, "DELETE FROM agents WHERE id = $1", used_by_conversation
+            conn, RestrictViolationError, "DELETE FROM agents WHERE id = $1", used_by_conversation
         )
         assert await conn.execute("DELETE FROM agents WHERE id = $1", unused) == "DELETE 1"
     assert session_error.constraint_name == "fk_agent_sessions_agent_id_agents"
@@ -1136,7 +1179,7 @@ async def test_personas_in_use_cannot_be_deleted(as_app, make_user) -> None:
             conn, user.user_id, await add_agent_session(conn, user.user_id), persona
         )
         error = await refused(
-            conn, ForeignKeyViolationError, "DELETE FROM personas WHERE id = $1", persona
+            conn, RestrictViolationError, "DELETE FROM personas WHERE id = $1", persona
         )
     assert error.constraint_name == "fk_persona_activations_persona_id_personas"
 
@@ -1219,6 +1262,21 @@ async def test_messages_role_is_checked(as_app, make_user, role: str, accepted: 
                 role,
             )
             assert error.constraint_name == "ck_messages_role_valid"
+
+
+async def test_role_agent_is_stored_as_assistant(keep, as_app, make_user) -> None:
+    """Seed 002's role 'agent' is accepted by the SDK and stored as 'assistant'."""
+    user = await make_user()
+    chat = await keep.conversations.create(user.user_id)
+    message = await keep.messages.append(
+        user.user_id, chat.id, NewMessage(role="agent", content="Refactor done.")
+    )
+    assert message.role == "assistant"
+    async with as_app(Principal.user(user.user_id)) as conn:
+        stored = await conn.fetchval(
+            "SELECT role FROM messages WHERE user_id = $1 AND id = $2", user.user_id, message.id
+        )
+    assert stored == "assistant"
 
 
 async def test_messages_type_token_count_and_defaults(as_app, make_user) -> None:
@@ -1499,7 +1557,7 @@ async def test_user_sessions_defaults_match_seeds(as_app, make_user) -> None:
         ("ended", False, "ck_user_sessions_ended_iff_not_active"),
         ("expired", False, "ck_user_sessions_ended_iff_not_active"),
         ("active", True, "ck_user_sessions_ended_iff_not_active"),
-        ("logged_in", False, "ck_user_sessions_status_valid"),
+        ("logged_in", True, "ck_user_sessions_status_valid"),
     ],
 )
 async def test_user_sessions_status_and_ended_at_agree(
@@ -1543,6 +1601,29 @@ async def test_user_sessions_expire_after_they_start(as_app, make_user) -> None:
             sha256_bytes(),
         )
     assert error.constraint_name == "ck_user_sessions_expires_after_start"
+
+
+async def test_expired_user_session_token_is_refused(keep, database, make_user) -> None:
+    """004 "expire inactive sessions": an overdue token is refused and the session marked."""
+    user = await make_user()
+    started = await keep.user_sessions.start(
+        user.user_id, NewUserSession(ip_address="2001:db8::2", user_agent="pytest")
+    )
+    assert (await keep.user_sessions.touch(user.user_id, started.token)).status == "active"
+    async with database.transaction(Principal.user(user.user_id)) as tx:
+        await tx.driver.execute(
+            "UPDATE user_sessions SET started_at = now() - interval '2 hours', "
+            "last_activity_at = now() - interval '2 hours', expires_at = now() - interval '1 hour' "
+            "WHERE user_id = $1 AND id = $2",
+            user.user_id,
+            started.session.id,
+        )
+    with pytest.raises(SessionExpired):
+        await keep.user_sessions.touch(user.user_id, started.token)
+    after = await keep.user_sessions.get(user.user_id, started.session.id)
+    assert after.status == "expired"
+    assert after.ended_at is not None
+    assert after.ip_address == "2001:db8::2"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1707,7 +1788,7 @@ async def test_primary_keys_are_uuids_led_by_user_id(owner) -> None:
 
 
 FOREIGN_KEYS = """
-SELECT c.conname, c.conrelid::regclass::text AS table_name, c.confdeltype,
+SELECT c.conname, c.conrelid::regclass::text AS table_name, c.confdeltype::text AS confdeltype,
        array_agg(a.attname ORDER BY k.ord) AS columns
 FROM pg_constraint c
 CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)

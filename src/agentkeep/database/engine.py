@@ -22,20 +22,25 @@ from agentkeep.database.urls import DatabaseUrls
 from agentkeep.principal import Principal
 
 
-def begin_statement(principal: Principal) -> str:
-    """BEGIN plus the principal's settings, as one simple-protocol statement.
+def principal_settings(principal: Principal) -> list[str]:
+    """The ``SET LOCAL`` statements that make a transaction act for ``principal``.
 
     The acting user is the one value written into SQL text (DESIGN.md): it is a UUID Python has
     parsed, re-serialised here by ``uuid.UUID.__str__``, so it can only be hex and dashes.
     ``SET LOCAL`` (not set_config) is what reaches Citus workers.
     """
-    parts = ["BEGIN"]
+    statements = []
     if principal.user_id is not None:
         acting_user = str(uuid.UUID(str(principal.user_id)))
-        parts.append(f"SET LOCAL agentkeep.user_id = '{acting_user}'")
+        statements.append(f"SET LOCAL agentkeep.user_id = '{acting_user}'")
     if principal.is_service:
-        parts.append("SET LOCAL agentkeep.principal = 'service'")
-    return "; ".join(parts)
+        statements.append("SET LOCAL agentkeep.principal = 'service'")
+    return statements
+
+
+def begin_statement(principal: Principal) -> str:
+    """BEGIN plus the principal's settings, as one simple-protocol statement (one round trip)."""
+    return "; ".join(["BEGIN", *principal_settings(principal)])
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Benchmarks of agentkeep's hot paths against the physical floor and langchain-postgres."""

@@ -1,0 +1,189 @@
+"""Messages through the SDK: append, batches, latest N, paging both ways, threads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from pydantic import ValidationError
+
+from agentkeep.errors import InvalidInput, NotFound
+from agentkeep.ids import new_id
+from agentkeep.keep import Keep
+from agentkeep.messages.models import NewMessage
+from agentkeep.principal import Principal
+
+
+@pytest.fixture
+async def chat(keep: Keep, make_user: Any) -> tuple[Any, Any]:
+    user = await make_user()
+    return user, await keep.conversations.create(user.user_id)
+
+
+async def test_append_returns_the_stored_message(keep: Keep, chat: tuple[Any, Any]) -> None:
+    user, conversation = chat
+    appended = await keep.messages.append(
+        user.user_id,
+        conversation.id,
+        NewMessage(
+            role="agent",
+            content="def f(): pass",
+            message_type="code",
+            agent_name="FELLO",
+            reasoning_trace={"sub_agents": [{"name": "TraitAnalyzer", "confidence": 0.82}]},
+            ethical_validation={"overall": "cleared"},
+            token_count=7,
+            model_used="gpt-x",
+            metadata={"k": "v"},
+        ),
+    )
+    stored = await keep.messages.get(user.user_id, appended.id)
+    assert stored == appended
+    assert stored.role == "assistant", "seed 002's role 'agent' is stored as 'assistant'"
+    assert stored.reasoning_trace["sub_agents"][0]["name"] == "TraitAnalyzer"
+
+
+async def test_latest_returns_the_last_n_oldest_first(keep: Keep, chat: tuple[Any, Any]) -> None:
+    user, conversation = chat
+    await keep.messages.append_many(
+        user.user_id, conversation.id, [NewMessage(role="user", content=str(i)) for i in range(30)]
+    )
+    latest = await keep.messages.latest(user.user_id, conversation.id, limit=5)
+    assert [m.content for m in latest] == ["25", "26", "27", "28", "29"]
+
+
+async def test_paging_backwards_and_forwards_visits_every_message_once(keep: Keep, chat: tuple[Any, Any]) -> None:
+    user, conversation = chat
+    appended = await keep.messages.append_many(
+        user.user_id, conversation.id, [NewMessage(role="user", content=f"m{i}") for i in range(23)]
+    )
+    backwards: list[str] = []
+    cursor = None
+    while True:
+        page = await keep.messages.page(user.user_id, conversation.id, before=cursor, limit=5)
+        backwards += [m.content for m in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert backwards == [m.content for m in reversed(appended)]
+    forwards: list[str] = []
+    cursor = None
+    while True:
+        page = await keep.messages.page(user.user_id, conversation.id, after=cursor, limit=7, order="asc")
+        forwards += [m.content for m in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert forwards == [m.content for m in appended]
+    with pytest.raises(InvalidInput):
+        await keep.messages.page(user.user_id, conversation.id, after=appended[0].id, order="desc")
+
+
+async def test_a_thread_is_the_path_to_the_root_and_every_reply_below(keep: Keep, chat: tuple[Any, Any]) -> None:
+    user, conversation = chat
+    root = await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="root"))
+    a = await keep.messages.append(
+        user.user_id, conversation.id, NewMessage(role="assistant", content="a", parent_id=root.id)
+    )
+    b = await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="b", parent_id=a.id))
+    sibling = await keep.messages.append(
+        user.user_id, conversation.id, NewMessage(role="assistant", content="sibling", parent_id=root.id)
+    )
+    await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="unrelated"))
+    assert [m.content for m in await keep.messages.thread(user.user_id, a.id)] == ["root", "a", "b"]
+    assert [m.content for m in await keep.messages.thread(user.user_id, root.id)] == ["root", "a", "b", "sibling"]
+    assert [m.id for m in await keep.messages.thread(user.user_id, sibling.id)] == [root.id, sibling.id]
+    assert b.parent_id == a.id
+
+
+async def test_a_reply_must_be_in_the_same_conversation(keep: Keep, chat: tuple[Any, Any]) -> None:
+    user, conversation = chat
+    other = await keep.conversations.create(user.user_id)
+    parent = await keep.messages.append(user.user_id, other.id, NewMessage(role="user", content="elsewhere"))
+    with pytest.raises(NotFound):
+        await keep.messages.append(
+            user.user_id, conversation.id, NewMessage(role="user", content="x", parent_id=parent.id)
+        )
+    assert await keep.messages.latest(user.user_id, conversation.id) == []
+
+
+async def test_a_batch_is_stored_whole_or_not_at_all(keep: Keep, chat: tuple[Any, Any]) -> None:
+    user, conversation = chat
+    other = await keep.conversations.create(user.user_id)
+    foreign = await keep.messages.append(user.user_id, other.id, NewMessage(role="user", content="foreign"))
+    await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="before"))
+    batch = [NewMessage(role="user", content=f"b{i}") for i in range(10)]
+    batch[7] = NewMessage(role="user", content="bad parent", parent_id=foreign.id)
+    with pytest.raises(NotFound):
+        await keep.messages.append_many(user.user_id, conversation.id, batch)
+    assert [m.content for m in await keep.messages.latest(user.user_id, conversation.id)] == ["before"]
+    with pytest.raises(InvalidInput):
+        await keep.messages.append_many(user.user_id, conversation.id, [])
+
+
+async def test_deleted_messages_and_conversations_are_hidden(keep: Keep, chat: tuple[Any, Any]) -> None:
+    user, conversation = chat
+    kept = await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="keep"))
+    gone = await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="gone"))
+    await keep.messages.delete(user.user_id, gone.id)
+    assert [m.id for m in await keep.messages.latest(user.user_id, conversation.id)] == [kept.id]
+    with pytest.raises(NotFound):
+        await keep.messages.get(user.user_id, gone.id)
+    with pytest.raises(NotFound):
+        await keep.messages.delete(user.user_id, gone.id)
+    await keep.conversations.delete(user.user_id, conversation.id)
+    with pytest.raises(NotFound):
+        await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="late"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"role": "wizard", "content": "x"}, "role"),
+        ({"role": "user", "content": "x", "message_type": "video"}, "message_type"),
+        ({"role": "user", "content": "x", "token_count": -1}, "token_count"),
+        ({"role": "user", "content": "x" * 1_000_001}, "content"),
+        ({"role": "user", "content": "x", "surprise": 1}, "surprise"),
+        ({"role": "user"}, "content"),
+    ],
+)
+def test_bad_messages_are_refused_naming_the_field(fields: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        NewMessage(**fields)
+    assert refused.value.errors()[0]["loc"][0] == field
+
+
+async def test_the_database_refuses_an_unknown_role_too(chat: tuple[Any, Any], as_app: Any) -> None:
+    user, conversation = chat
+    async with as_app(Principal.user(user.user_id)) as conn:
+        with pytest.raises(asyncpg.CheckViolationError, match="role_valid"):
+            await conn.execute(
+                "INSERT INTO messages (user_id, id, conversation_id, role, content) VALUES ($1, $2, $3, 'wizard', 'x')",
+                user.user_id,
+                new_id(),
+                conversation.id,
+            )
+
+
+async def test_latest_of_a_large_conversation_is_an_index_scan(
+    keep: Keep, chat: tuple[Any, Any], as_app: Any
+) -> None:
+    user, conversation = chat
+    for _ in range(4):
+        await keep.messages.append_many(
+            user.user_id, conversation.id, [NewMessage(role="user", content="x") for _ in range(500)]
+        )
+    async with as_app(Principal.user(user.user_id)) as conn:
+        await conn.execute("ANALYZE messages")
+        plan = "\n".join(
+            row[0]
+            for row in await conn.fetch(
+                "EXPLAIN SELECT * FROM messages WHERE user_id = $1 AND conversation_id = $2 "
+                "AND deleted_at IS NULL ORDER BY id DESC LIMIT 50",
+                user.user_id,
+                conversation.id,
+            )
+        )
+    assert "Index Scan Backward using uq_messages_conversation_order" in plan, plan
+    assert "Sort" not in plan, plan

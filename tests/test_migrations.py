@@ -1,0 +1,133 @@
+"""Migrations: every revision goes up, down and up again, and the result equals the models."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from agentkeep.database import migrate
+from agentkeep.database.bootstrap import drop_database, ensure_database
+from agentkeep.database.engine import Database
+from agentkeep.database.schema import metadata
+from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
+from agentkeep.errors import InvalidInput
+
+COLUMNS = """
+SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       pg_get_expr(d.adbin, d.adrelid)
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+  AND c.relname <> 'alembic_version'
+"""
+CONSTRAINTS = """
+SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+  AND conrelid::regclass::text <> 'alembic_version'
+"""
+INDEXES = "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+FUNCTIONS = "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname LIKE 'agentkeep_%'"
+
+
+@pytest.fixture
+async def scratch(urls: DatabaseUrls, request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    """An empty database of its own, dropped afterwards."""
+    name = f"agentkeep_scratch_{request.node.name[:30].lower()}"
+    scratch_urls = DatabaseUrls(
+        owner=urls.owner.set(database=name), app=urls.app.set(database=name), superuser=urls.superuser
+    )
+    await drop_database(scratch_urls, name)
+    await ensure_database(scratch_urls, name)
+    database = Database.from_urls(scratch_urls)
+    yield database
+    await database.close()
+    await drop_database(scratch_urls, name)
+
+
+async def _catalog(database: Database) -> dict[str, set[tuple[object, ...]]]:
+    conn = await asyncpg.connect(asyncpg_dsn(database.urls.owner))
+    try:
+        return {
+            name: {tuple(row) for row in await conn.fetch(query)}
+            for name, query in (("columns", COLUMNS), ("constraints", CONSTRAINTS), ("indexes", INDEXES))
+        }
+    finally:
+        await conn.close()
+
+
+async def _tables(database: Database) -> list[str]:
+    conn = await asyncpg.connect(asyncpg_dsn(database.urls.owner))
+    try:
+        return [row[0] for row in await conn.fetch(TABLES)]
+    finally:
+        await conn.close()
+
+
+async def test_each_migration_goes_up_down_and_up_again(scratch: Database) -> None:
+    revisions = [item.revision for item in await migrate.status(scratch)]
+    assert revisions, "there are no migrations"
+    previous = "base"
+    for revision in revisions:
+        await migrate.upgrade(scratch, revision)
+        after_up = await _catalog(scratch)
+        await migrate.downgrade(scratch, previous)
+        await migrate.upgrade(scratch, revision)
+        assert await _catalog(scratch) == after_up, f"{revision} is not the same after down and up"
+        previous = revision
+    await migrate.downgrade(scratch, "base")
+    assert await _tables(scratch) == ["alembic_version"]
+    conn = await asyncpg.connect(asyncpg_dsn(scratch.urls.owner))
+    try:
+        assert await conn.fetch(FUNCTIONS) == [], "downgrade left functions behind"
+    finally:
+        await conn.close()
+    await migrate.upgrade(scratch)
+    assert set(await _tables(scratch)) == set(metadata.tables) | {"alembic_version"}
+
+
+async def test_schema_from_migrations_equals_declared_models(database: Database, scratch: Database) -> None:
+    async with database.owner_transaction() as conn:
+        diff = await conn.run_sync(
+            lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": True, "compare_server_default": True}),
+                metadata,
+            )
+        )
+    assert diff == [], f"models and migrations disagree: {diff}"
+    # Alembic does not compare check constraints or foreign key actions: compare the catalogs of
+    # the migrated database and one built straight from the models, object by object.
+    async with scratch.owner_transaction() as conn:
+        await conn.run_sync(metadata.create_all)
+    migrated, declared = await _catalog(database), await _catalog(scratch)
+    for kind in ("columns", "constraints", "indexes"):
+        assert migrated[kind] == declared[kind], (
+            f"{kind} differ: only in migrations {migrated[kind] - declared[kind]}, "
+            f"only in models {declared[kind] - migrated[kind]}"
+        )
+
+
+async def test_status_names_every_table_each_revision_creates(database: Database) -> None:
+    statuses = await migrate.status(database)
+    assert all(item.is_applied for item in statuses)
+    created = [table for item in statuses for table in item.creates_tables]
+    assert sorted(created) == sorted(metadata.tables), "creates_tables must name each table once"
+    assert await migrate.pending(database) == []
+
+
+def test_revision_creating_a_table_is_found_by_name() -> None:
+    assert migrate.revision_creating("messages") == "0001"
+    with pytest.raises(InvalidInput, match="no migration creates a table named 'kai_nonsense'"):
+        migrate.revision_creating("kai_nonsense")
+
+
+async def test_pending_migrations_are_listed_before_upgrade(scratch: Database) -> None:
+    assert await migrate.pending(scratch) == [item.revision for item in await migrate.status(scratch)]
+    await migrate.upgrade(scratch, migrate.revision_creating("users"))
+    assert "users" in await _tables(scratch)
