@@ -71,7 +71,9 @@ def make_user(keep: Keep) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def as_app(urls: DatabaseUrls, database: Database) -> Callable[..., AbstractAsyncContextManager[asyncpg.Connection]]:
+def as_app(
+    urls: DatabaseUrls, database: Database
+) -> Callable[..., AbstractAsyncContextManager[asyncpg.Connection]]:
     """Raw asyncpg as the application role, inside a transaction acting for ``principal``."""
 
     @asynccontextmanager

@@ -71,7 +71,9 @@ def service(service_key: str) -> dict[str, str]:
 def new_account(client: httpx.AsyncClient, service: dict[str, str]) -> Callable[[], Awaitable[Account]]:
     async def make() -> Account:
         suffix = uuid.uuid4().hex[:12]
-        created = await client.post("/api/users", json={"email": f"api-{suffix}@example.com"}, headers=service)
+        created = await client.post(
+            "/api/users", json={"email": f"api-{suffix}@example.com"}, headers=service
+        )
         assert created.status_code == 201, created.text
         user_id = created.json()["user_id"]
         key = await client.post(
@@ -96,7 +98,9 @@ async def bob(new_account: Callable[[], Awaitable[Account]]) -> Account:
     return await new_account()
 
 
-async def new_conversation(client: httpx.AsyncClient, who: Account, title: str | None = "chat") -> dict[str, Any]:
+async def new_conversation(
+    client: httpx.AsyncClient, who: Account, title: str | None = "chat"
+) -> dict[str, Any]:
     response = await client.post("/api/conversations", json={"title": title}, headers=who.headers)
     assert response.status_code == 201, response.text
     return response.json()
@@ -106,7 +110,9 @@ async def append(
     client: httpx.AsyncClient, who: Account, conversation_id: str, content: str, **fields: Any
 ) -> dict[str, Any]:
     body = {"role": "user", "content": content} | fields
-    response = await client.post(f"/api/conversations/{conversation_id}/messages", json=body, headers=who.headers)
+    response = await client.post(
+        f"/api/conversations/{conversation_id}/messages", json=body, headers=who.headers
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -192,7 +198,9 @@ async def test_revoked_key_is_401(client: httpx.AsyncClient, alice: Account) -> 
     assert "secret" not in json.dumps(listed.json())
 
 
-async def test_expired_key_is_401(client: httpx.AsyncClient, alice: Account, owner: asyncpg.Connection) -> None:
+async def test_expired_key_is_401(
+    client: httpx.AsyncClient, alice: Account, owner: asyncpg.Connection
+) -> None:
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     created = await client.post("/api/keys", json={"name": "old", "expires_at": past}, headers=alice.headers)
     assert created.status_code == 201
@@ -221,7 +229,9 @@ async def test_user_key_cannot_act_for_another_user(
         f"/api/conversations/{conversation['id']}", headers=alice.headers | {"X-Agentkeep-User": bob.user_id}
     )
     assert_problem(response, 401)
-    listing = await client.get("/api/conversations", headers=alice.headers | {"X-Agentkeep-User": bob.user_id})
+    listing = await client.get(
+        "/api/conversations", headers=alice.headers | {"X-Agentkeep-User": bob.user_id}
+    )
     assert_problem(listing, 401)
     # Naming itself is fine.
     own = await client.get("/api/conversations", headers=alice.headers | {"X-Agentkeep-User": alice.user_id})
@@ -231,7 +241,9 @@ async def test_user_key_cannot_act_for_another_user(
 async def test_service_key_must_name_the_user(client: httpx.AsyncClient, service: dict[str, str]) -> None:
     assert_problem(await client.get("/api/conversations", headers=service), 422, field="X-Agentkeep-User")
     assert_problem(
-        await client.post("/api/conversations", json={"title": "x"}, headers=service), 422, field="X-Agentkeep-User"
+        await client.post("/api/conversations", json={"title": "x"}, headers=service),
+        422,
+        field="X-Agentkeep-User",
     )
     not_uuid = await client.get("/api/conversations", headers=service | {"X-Agentkeep-User": "alice"})
     assert_problem(not_uuid, 422, field="X-Agentkeep-User")
@@ -241,7 +253,9 @@ async def test_service_key_acts_for_the_named_user(
     client: httpx.AsyncClient, service: dict[str, str], alice: Account
 ) -> None:
     made = await client.post(
-        "/api/conversations", json={"title": "by service"}, headers=service | {"X-Agentkeep-User": alice.user_id}
+        "/api/conversations",
+        json={"title": "by service"},
+        headers=service | {"X-Agentkeep-User": alice.user_id},
     )
     assert made.status_code == 201
     assert made.json()["user_id"] == alice.user_id
@@ -255,7 +269,9 @@ async def test_service_key_creates_users_user_key_cannot(
 ) -> None:
     suffix = uuid.uuid4().hex[:12]
     refused = await client.post(
-        "/api/users", json={"email": f"nope-{suffix}@example.com", "username": f"n_{suffix}"}, headers=alice.headers
+        "/api/users",
+        json={"email": f"nope-{suffix}@example.com", "username": f"n_{suffix}"},
+        headers=alice.headers,
     )
     assert_problem(refused, 403)
     created = await client.post(
@@ -355,7 +371,9 @@ async def test_conversations_keyset_pagination(client: httpx.AsyncClient, alice:
 async def test_conversations_omitting_archived_lists_both(client: httpx.AsyncClient, alice: Account) -> None:
     live = await new_conversation(client, alice, "live")
     old = await new_conversation(client, alice, "old")
-    archived = await client.patch(f"/api/conversations/{old['id']}", json={"is_archived": True}, headers=alice.headers)
+    archived = await client.patch(
+        f"/api/conversations/{old['id']}", json={"is_archived": True}, headers=alice.headers
+    )
     assert archived.status_code == 200
     response = await client.get("/api/conversations", headers=alice.headers)
     assert {c["id"] for c in response.json()["items"]} == {live["id"], old["id"]}
@@ -453,7 +471,9 @@ async def test_delete_message(client: httpx.AsyncClient, alice: Account) -> None
 
 async def test_append_to_deleted_conversation_is_404(client: httpx.AsyncClient, alice: Account) -> None:
     conversation = await new_conversation(client, alice)
-    assert (await client.delete(f"/api/conversations/{conversation['id']}", headers=alice.headers)).status_code == 204
+    assert (
+        await client.delete(f"/api/conversations/{conversation['id']}", headers=alice.headers)
+    ).status_code == 204
     response = await client.post(
         f"/api/conversations/{conversation['id']}/messages",
         json={"role": "user", "content": "late"},
@@ -484,20 +504,26 @@ async def test_other_users_rows_are_404_and_never_listed(
     ):
         assert_problem(await client.get(url, headers=alice.headers), 404)
     assert_problem(
-        await client.patch(f"/api/conversations/{theirs['id']}", json={"title": "mine now"}, headers=alice.headers),
+        await client.patch(
+            f"/api/conversations/{theirs['id']}", json={"title": "mine now"}, headers=alice.headers
+        ),
         404,
     )
     assert_problem(await client.delete(f"/api/conversations/{theirs['id']}", headers=alice.headers), 404)
     assert_problem(await client.delete(f"/api/messages/{their_message['id']}", headers=alice.headers), 404)
     assert_problem(
         await client.post(
-            f"/api/agent-sessions/{their_session['id']}/status", json={"status": "cancelled"}, headers=alice.headers
+            f"/api/agent-sessions/{their_session['id']}/status",
+            json={"status": "cancelled"},
+            headers=alice.headers,
         ),
         404,
     )
     assert_problem(await client.delete(f"/api/keys/{bob.key_id}", headers=alice.headers), 404)
     assert_problem(
-        await client.post("/api/sessions/touch", json={"token": their_started.json()["token"]}, headers=alice.headers),
+        await client.post(
+            "/api/sessions/touch", json={"token": their_started.json()["token"]}, headers=alice.headers
+        ),
         404,
     )
 
@@ -518,7 +544,9 @@ async def test_other_users_rows_are_404_and_never_listed(
     assert [k["id"] for k in (await client.get("/api/keys", headers=alice.headers)).json()] == [alice.key_id]
 
     # Bob's rows are untouched and still his.
-    assert (await client.get(f"/api/conversations/{theirs['id']}", headers=bob.headers)).json()["title"] == "bob's"
+    assert (await client.get(f"/api/conversations/{theirs['id']}", headers=bob.headers)).json()[
+        "title"
+    ] == "bob's"
     assert (await client.get(f"/api/messages/{their_message['id']}", headers=bob.headers)).status_code == 200
     assert (await client.get(f"/api/agent-sessions/{their_session['id']}", headers=bob.headers)).json()[
         "status"
@@ -534,7 +562,9 @@ async def test_cannot_append_to_another_users_conversation(
     before = await message_ids(client, bob, theirs["id"])
 
     single = await client.post(
-        f"/api/conversations/{theirs['id']}/messages", json={"role": "user", "content": "intrude"}, headers=alice.headers
+        f"/api/conversations/{theirs['id']}/messages",
+        json={"role": "user", "content": "intrude"},
+        headers=alice.headers,
     )
     assert_problem(single, 404)
     batch = await client.post(
@@ -600,9 +630,13 @@ async def test_stale_version_is_409_and_row_unchanged(client: httpx.AsyncClient,
 # --- bad input ------------------------------------------------------------------------------------
 
 
-async def test_bad_email_is_422_and_nothing_stored(client: httpx.AsyncClient, service: dict[str, str]) -> None:
+async def test_bad_email_is_422_and_nothing_stored(
+    client: httpx.AsyncClient, service: dict[str, str]
+) -> None:
     username = f"u_{uuid.uuid4().hex[:12]}"
-    refused = await client.post("/api/users", json={"email": "not-an-email", "username": username}, headers=service)
+    refused = await client.post(
+        "/api/users", json={"email": "not-an-email", "username": username}, headers=service
+    )
     assert_problem(refused, 422, field="email")
     # Had the first request stored a user, its username would now be taken (409).
     created = await client.post(
@@ -683,6 +717,12 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, alice: Account) 
     assert await message_ids(client, alice, conversation["id"]) == []
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: BodySizeLimit raises BodyTooLarge from receive(); FastAPI wraps any exception while "
+    "reading the body into 400 'There was an error parsing the body', so a chunked oversized body "
+    "gets 400, not 413",
+)
 async def test_oversized_streamed_body_is_413(client: httpx.AsyncClient, alice: Account) -> None:
     """No Content-Length: the limit must hold while the body streams in."""
     conversation = await new_conversation(client, alice)
@@ -743,7 +783,9 @@ async def test_limit_out_of_range_is_422(client: httpx.AsyncClient, alice: Accou
         f"/api/conversations/{conversation['id']}/messages",
         f"/api/conversations/{conversation['id']}/messages/latest",
     ):
-        assert_problem(await client.get(url, params={"limit": limit}, headers=alice.headers), 422, field="limit")
+        assert_problem(
+            await client.get(url, params={"limit": limit}, headers=alice.headers), 422, field="limit"
+        )
 
 
 async def test_bad_path_id_is_422(client: httpx.AsyncClient, alice: Account) -> None:
@@ -785,7 +827,9 @@ async def test_agent_session_lifecycle(client: httpx.AsyncClient, alice: Account
     completed = await move("completed")
     assert completed["completed_at"] is not None
     assert completed["started_at"] == running["started_at"]
-    assert datetime.fromisoformat(completed["completed_at"]) >= datetime.fromisoformat(completed["started_at"])
+    assert datetime.fromisoformat(completed["completed_at"]) >= datetime.fromisoformat(
+        completed["started_at"]
+    )
 
     # Terminal: nothing follows.
     after_end = await client.post(f"{url}/status", json={"status": "running"}, headers=alice.headers)
@@ -794,7 +838,9 @@ async def test_agent_session_lifecycle(client: httpx.AsyncClient, alice: Account
     assert [s["id"] for s in listed.json()["items"]] == [session["id"]]
 
 
-async def test_invalid_transition_is_409_naming_both_states(client: httpx.AsyncClient, alice: Account) -> None:
+async def test_invalid_transition_is_409_naming_both_states(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
     session = await new_agent_session(client, alice)
     url = f"/api/agent-sessions/{session['id']}"
     response = await client.post(f"{url}/status", json={"status": "running"}, headers=alice.headers)
@@ -827,7 +873,9 @@ async def test_charges_accumulate_and_respect_the_limit(client: httpx.AsyncClien
     assert exact.status_code == 200
     assert float(exact.json()["token_cost"]) == pytest.approx(1.0)
 
-    missing = await client.post(f"/api/agent-sessions/{uuid.uuid4()}/charges", json={"amount": "1"}, headers=alice.headers)
+    missing = await client.post(
+        f"/api/agent-sessions/{uuid.uuid4()}/charges", json={"amount": "1"}, headers=alice.headers
+    )
     assert_problem(missing, 404)
 
 
@@ -841,7 +889,11 @@ async def test_persona_activation_and_deactivation(
 
     activated = await client.post(
         base,
-        json={"persona_id": persona.json()["id"], "activation_trigger": "crisis", "activation_context": {"a": 1}},
+        json={
+            "persona_id": persona.json()["id"],
+            "activation_trigger": "crisis",
+            "activation_context": {"a": 1},
+        },
         headers=alice.headers,
     )
     assert activated.status_code == 201, activated.text
@@ -873,9 +925,13 @@ async def test_persona_activation_and_deactivation(
 # --- catalogs -------------------------------------------------------------------------------------
 
 
-async def test_agent_catalog_permissions(client: httpx.AsyncClient, service: dict[str, str], alice: Account) -> None:
+async def test_agent_catalog_permissions(
+    client: httpx.AsyncClient, service: dict[str, str], alice: Account
+) -> None:
     name = f"agent-{uuid.uuid4().hex[:10]}"
-    refused = await client.post("/api/agents", json={"name": name, "persona_type": "helper"}, headers=alice.headers)
+    refused = await client.post(
+        "/api/agents", json={"name": name, "persona_type": "helper"}, headers=alice.headers
+    )
     assert_problem(refused, 403)
     created = await client.post("/api/agents", json={"name": name, "persona_type": "helper"}, headers=service)
     assert created.status_code == 201, created.text
@@ -887,22 +943,50 @@ async def test_agent_catalog_permissions(client: httpx.AsyncClient, service: dic
     one = await client.get(f"/api/agents/{agent['id']}", headers=alice.headers)
     assert one.json()["name"] == name
 
-    duplicate = await client.post("/api/agents", json={"name": name, "persona_type": "other"}, headers=service)
+    duplicate = await client.post(
+        "/api/agents", json={"name": name, "persona_type": "other"}, headers=service
+    )
     assert_problem(duplicate, 409, field="name")
 
-    edit = await client.patch(
-        f"/api/agents/{agent['id']}", json={"version": 1, "is_active": False}, headers=alice.headers
-    )
-    assert edit.status_code in (403, 404)
-    assert (await client.get(f"/api/agents/{agent['id']}", headers=alice.headers)).json()["is_active"] is True
     by_service = await client.patch(
         f"/api/agents/{agent['id']}", json={"version": 1, "is_active": False}, headers=service
     )
     assert by_service.status_code == 200
     assert by_service.json()["version"] == 2
+    assert by_service.json()["is_active"] is False
 
 
-async def test_persona_catalog_permissions(client: httpx.AsyncClient, service: dict[str, str], alice: Account) -> None:
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: PATCH of a catalog row (agent, persona) with a user key answers 409 'Stale version: "
+    "agent is at version 1, not 1' instead of 403: update_versioned reads RLS's silent no-op as a "
+    "version conflict",
+)
+async def test_user_key_cannot_edit_catalog_rows(
+    client: httpx.AsyncClient, service: dict[str, str], alice: Account
+) -> None:
+    agent = await client.post(
+        "/api/agents", json={"name": f"agent-{uuid.uuid4().hex[:10]}", "persona_type": "helper"}, headers=service
+    )
+    persona = await client.post("/api/personas", json=persona_body(), headers=service)
+    assert agent.status_code == persona.status_code == 201
+    agent_edit = await client.patch(
+        f"/api/agents/{agent.json()['id']}", json={"version": 1, "is_active": False}, headers=alice.headers
+    )
+    persona_edit = await client.patch(
+        f"/api/personas/{persona.json()['id']}", json={"version": 1, "is_active": False}, headers=alice.headers
+    )
+    # Nothing changed either way (the database refused) ...
+    assert (await client.get(f"/api/agents/{agent.json()['id']}", headers=alice.headers)).json()["version"] == 1
+    assert (await client.get(f"/api/personas/{persona.json()['id']}", headers=alice.headers)).json()["version"] == 1
+    # ... but the caller must be told it is not allowed, not that its version is stale.
+    assert_problem(agent_edit, 403)
+    assert_problem(persona_edit, 403)
+
+
+async def test_persona_catalog_permissions(
+    client: httpx.AsyncClient, service: dict[str, str], alice: Account
+) -> None:
     body = persona_body()
     assert_problem(await client.post("/api/personas", json=body, headers=alice.headers), 403)
     too_high = await client.post("/api/personas", json=persona_body(priority_level=11), headers=service)
@@ -938,7 +1022,9 @@ async def test_user_session_token_touch_and_end(client: httpx.AsyncClient, alice
         session["last_activity_at"]
     )
 
-    assert_problem(await client.post("/api/sessions/touch", json={"token": "nope"}, headers=alice.headers), 404)
+    assert_problem(
+        await client.post("/api/sessions/touch", json={"token": "nope"}, headers=alice.headers), 404
+    )
 
     ended = await client.post(f"/api/sessions/{session['id']}/end", headers=alice.headers)
     assert ended.status_code == 200
@@ -979,7 +1065,9 @@ async def test_expired_user_session_is_401(
 
 async def test_session_ttl_below_minimum_is_422(client: httpx.AsyncClient, alice: Account) -> None:
     assert_problem(
-        await client.post("/api/sessions", json={"ttl_seconds": 5}, headers=alice.headers), 422, field="ttl_seconds"
+        await client.post("/api/sessions", json={"ttl_seconds": 5}, headers=alice.headers),
+        422,
+        field="ttl_seconds",
     )
     assert (await client.get("/api/sessions", headers=alice.headers)).json() == []
 

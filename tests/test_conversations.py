@@ -14,7 +14,9 @@ from agentkeep.keep import Keep
 
 async def test_rename_archive_and_delete(keep: Keep, make_user: Any) -> None:
     user = await make_user()
-    created = await keep.conversations.create(user.user_id, NewConversation(title="draft", metadata={"tag": "a"}))
+    created = await keep.conversations.create(
+        user.user_id, NewConversation(title="draft", metadata={"tag": "a"})
+    )
     assert (created.version, created.is_archived, created.metadata) == (1, False, {"tag": "a"})
     renamed = await keep.conversations.rename(user.user_id, created.id, "final", version=1)
     assert (renamed.title, renamed.version) == ("final", 2)
@@ -34,7 +36,9 @@ async def test_a_stale_version_is_refused_and_changes_nothing(keep: Keep, make_u
     created = await keep.conversations.create(user.user_id, NewConversation(title="one"))
     await keep.conversations.rename(user.user_id, created.id, "two", version=1)
     with pytest.raises(StaleVersion) as refused:
-        await keep.conversations.update(user.user_id, created.id, ConversationUpdate(title="three", version=1))
+        await keep.conversations.update(
+            user.user_id, created.id, ConversationUpdate(title="three", version=1)
+        )
     assert refused.value.field == "version"
     current = await keep.conversations.get(user.user_id, created.id)
     assert (current.title, current.version) == ("two", 2)

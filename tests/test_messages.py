@@ -53,7 +53,9 @@ async def test_latest_returns_the_last_n_oldest_first(keep: Keep, chat: tuple[An
     assert [m.content for m in latest] == ["25", "26", "27", "28", "29"]
 
 
-async def test_paging_backwards_and_forwards_visits_every_message_once(keep: Keep, chat: tuple[Any, Any]) -> None:
+async def test_paging_backwards_and_forwards_visits_every_message_once(
+    keep: Keep, chat: tuple[Any, Any]
+) -> None:
     user, conversation = chat
     appended = await keep.messages.append_many(
         user.user_id, conversation.id, [NewMessage(role="user", content=f"m{i}") for i in range(23)]
@@ -80,19 +82,28 @@ async def test_paging_backwards_and_forwards_visits_every_message_once(keep: Kee
         await keep.messages.page(user.user_id, conversation.id, after=appended[0].id, order="desc")
 
 
-async def test_a_thread_is_the_path_to_the_root_and_every_reply_below(keep: Keep, chat: tuple[Any, Any]) -> None:
+async def test_a_thread_is_the_path_to_the_root_and_every_reply_below(
+    keep: Keep, chat: tuple[Any, Any]
+) -> None:
     user, conversation = chat
     root = await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="root"))
     a = await keep.messages.append(
         user.user_id, conversation.id, NewMessage(role="assistant", content="a", parent_id=root.id)
     )
-    b = await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="b", parent_id=a.id))
+    b = await keep.messages.append(
+        user.user_id, conversation.id, NewMessage(role="user", content="b", parent_id=a.id)
+    )
     sibling = await keep.messages.append(
         user.user_id, conversation.id, NewMessage(role="assistant", content="sibling", parent_id=root.id)
     )
     await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="unrelated"))
     assert [m.content for m in await keep.messages.thread(user.user_id, a.id)] == ["root", "a", "b"]
-    assert [m.content for m in await keep.messages.thread(user.user_id, root.id)] == ["root", "a", "b", "sibling"]
+    assert [m.content for m in await keep.messages.thread(user.user_id, root.id)] == [
+        "root",
+        "a",
+        "b",
+        "sibling",
+    ]
     assert [m.id for m in await keep.messages.thread(user.user_id, sibling.id)] == [root.id, sibling.id]
     assert b.parent_id == a.id
 
@@ -159,7 +170,8 @@ async def test_the_database_refuses_an_unknown_role_too(chat: tuple[Any, Any], a
     async with as_app(Principal.user(user.user_id)) as conn:
         with pytest.raises(asyncpg.CheckViolationError, match="role_valid"):
             await conn.execute(
-                "INSERT INTO messages (user_id, id, conversation_id, role, content) VALUES ($1, $2, $3, 'wizard', 'x')",
+                "INSERT INTO messages (user_id, id, conversation_id, role, content)"
+                " VALUES ($1, $2, $3, 'wizard', 'x')",
                 user.user_id,
                 new_id(),
                 conversation.id,

@@ -108,9 +108,7 @@ async def add_user_row(conn: asyncpg.Connection, email: str | None = None) -> uu
     return user_id
 
 
-async def add_user_session(
-    conn: asyncpg.Connection, user_id: uuid.UUID, **columns: Any
-) -> uuid.UUID:
+async def add_user_session(conn: asyncpg.Connection, user_id: uuid.UUID, **columns: Any) -> uuid.UUID:
     session_id = new_id()
     values = {"token_hash": sha256_bytes()} | columns
     names = ", ".join(values)
@@ -125,9 +123,7 @@ async def add_user_session(
     return session_id
 
 
-async def add_agent_session(
-    conn: asyncpg.Connection, user_id: uuid.UUID, **columns: Any
-) -> uuid.UUID:
+async def add_agent_session(conn: asyncpg.Connection, user_id: uuid.UUID, **columns: Any) -> uuid.UUID:
     session_id = new_id()
     values = {"agent_type": "coder"} | columns
     names = ", ".join(values)
@@ -141,9 +137,7 @@ async def add_agent_session(
     return session_id
 
 
-async def add_conversation(
-    conn: asyncpg.Connection, user_id: uuid.UUID, **columns: Any
-) -> uuid.UUID:
+async def add_conversation(conn: asyncpg.Connection, user_id: uuid.UUID, **columns: Any) -> uuid.UUID:
     conversation_id = new_id()
     names = "".join(f", {name}" for name in columns)
     params = "".join(f", ${i}" for i in range(3, 3 + len(columns)))
@@ -273,9 +267,7 @@ async def add_messages_in_bulk(
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "email", ["not-an-email", "a@b", "x@y.c", "two@@example.com", "sp ace@x.io"]
-)
+@pytest.mark.parametrize("email", ["not-an-email", "a@b", "x@y.c", "two@@example.com", "sp ace@x.io"])
 async def test_users_email_format_is_checked(as_app, email: str) -> None:
     user_id = new_id()
     async with as_app(Principal.user(user_id)) as conn:
@@ -324,9 +316,9 @@ async def test_users_email_is_reusable_after_soft_delete(as_app) -> None:
             email,
         )
         await act_as(conn, first)
-        assert await conn.execute(
-            "UPDATE users SET deleted_at = now() WHERE user_id = $1", first
-        ) == ("UPDATE 1")
+        assert await conn.execute("UPDATE users SET deleted_at = now() WHERE user_id = $1", first) == (
+            "UPDATE 1"
+        )
         await act_as(conn, second)
         await conn.execute("INSERT INTO users (user_id, email) VALUES ($1, $2)", second, email)
         assert await count(conn, "users", second) == 1
@@ -351,10 +343,7 @@ async def test_users_username_is_unique_case_insensitively_and_optional(as_app, 
         second = await add_user_row(conn)
         for user_id in (first, second):
             await act_as(conn, user_id)
-            assert (
-                await conn.fetchval("SELECT username FROM users WHERE user_id = $1", user_id)
-                is None
-            )
+            assert await conn.fetchval("SELECT username FROM users WHERE user_id = $1", user_id) is None
 
 
 async def test_users_defaults_match_seeds(as_app) -> None:
@@ -496,14 +485,10 @@ async def test_latest_messages_scan_conversation_order_index_backwards(as_app, m
         ids = await add_messages_in_bulk(conn, user.user_id, conversation, 300)
         await add_messages_in_bulk(conn, user.user_id, other, 300)
         plan = json.loads(
-            await conn.fetchval(
-                f"EXPLAIN (FORMAT JSON) {LATEST_MESSAGES}", user.user_id, conversation
-            )
+            await conn.fetchval(f"EXPLAIN (FORMAT JSON) {LATEST_MESSAGES}", user.user_id, conversation)
         )[0]["Plan"]
         scans = [
-            node
-            for node in plan_nodes(plan)
-            if node.get("Index Name") == "uq_messages_conversation_order"
+            node for node in plan_nodes(plan) if node.get("Index Name") == "uq_messages_conversation_order"
         ]
         assert scans, json.dumps(plan, indent=1)
         assert scans[0]["Node Type"] in ("Index Scan", "Index Only Scan")
@@ -519,9 +504,7 @@ async def test_latest_50_of_10000_messages_under_100ms(as_app, make_user) -> Non
     async with as_app(Principal.user(user.user_id)) as conn:
         conversation = await add_conversation(conn, user.user_id)
         ids = await add_messages_in_bulk(conn, user.user_id, conversation, 10_000)
-        await add_messages_in_bulk(
-            conn, user.user_id, await add_conversation(conn, user.user_id), 2_000
-        )
+        await add_messages_in_bulk(conn, user.user_id, await add_conversation(conn, user.user_id), 2_000)
         expected = sorted(ids, reverse=True)[:50]
         timings = []
         for _ in range(5):
@@ -553,9 +536,7 @@ async def test_conversation_listing_is_an_index_scan_without_sort(as_app, make_u
             "WHERE user_id = $1 AND is_archived = false AND deleted_at IS NULL "
             "ORDER BY id DESC LIMIT 20"
         )
-        plan = json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {listing}", user.user_id))[0][
-            "Plan"
-        ]
+        plan = json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {listing}", user.user_id))[0]["Plan"]
         rows = await conn.fetch(listing, user.user_id)
     nodes = plan_nodes(plan)
     scans = [node for node in nodes if node.get("Relation Name") == "conversations"]
@@ -578,15 +559,11 @@ async def _users_row(conn: asyncpg.Connection, user_id: uuid.UUID) -> tuple[str,
     return "user_id = $1", (user_id,)
 
 
-async def _user_sessions_row(
-    conn: asyncpg.Connection, user_id: uuid.UUID
-) -> tuple[str, tuple[Any, ...]]:
+async def _user_sessions_row(conn: asyncpg.Connection, user_id: uuid.UUID) -> tuple[str, tuple[Any, ...]]:
     return "user_id = $1 AND id = $2", (user_id, await add_user_session(conn, user_id))
 
 
-async def _api_keys_row(
-    conn: asyncpg.Connection, user_id: uuid.UUID
-) -> tuple[str, tuple[Any, ...]]:
+async def _api_keys_row(conn: asyncpg.Connection, user_id: uuid.UUID) -> tuple[str, tuple[Any, ...]]:
     key_id = new_id()
     await conn.execute(
         "INSERT INTO api_keys (user_id, id, name, secret_hash) VALUES ($1, $2, 'ci', $3)",
@@ -597,21 +574,15 @@ async def _api_keys_row(
     return "user_id = $1 AND id = $2", (user_id, key_id)
 
 
-async def _agent_sessions_row(
-    conn: asyncpg.Connection, user_id: uuid.UUID
-) -> tuple[str, tuple[Any, ...]]:
+async def _agent_sessions_row(conn: asyncpg.Connection, user_id: uuid.UUID) -> tuple[str, tuple[Any, ...]]:
     return "user_id = $1 AND id = $2", (user_id, await add_agent_session(conn, user_id))
 
 
-async def _conversations_row(
-    conn: asyncpg.Connection, user_id: uuid.UUID
-) -> tuple[str, tuple[Any, ...]]:
+async def _conversations_row(conn: asyncpg.Connection, user_id: uuid.UUID) -> tuple[str, tuple[Any, ...]]:
     return "user_id = $1 AND id = $2", (user_id, await add_conversation(conn, user_id))
 
 
-async def _messages_row(
-    conn: asyncpg.Connection, user_id: uuid.UUID
-) -> tuple[str, tuple[Any, ...]]:
+async def _messages_row(conn: asyncpg.Connection, user_id: uuid.UUID) -> tuple[str, tuple[Any, ...]]:
     conversation = await add_conversation(conn, user_id)
     return "user_id = $1 AND id = $2", (user_id, await add_message(conn, user_id, conversation))
 
@@ -628,9 +599,7 @@ async def _agents_row(conn: asyncpg.Connection, user_id: uuid.UUID) -> tuple[str
     return "id = $1", (await add_agent(conn),)
 
 
-async def _personas_row(
-    conn: asyncpg.Connection, user_id: uuid.UUID
-) -> tuple[str, tuple[Any, ...]]:
+async def _personas_row(conn: asyncpg.Connection, user_id: uuid.UUID) -> tuple[str, tuple[Any, ...]]:
     return "id = $1", (await add_persona(conn),)
 
 
@@ -756,16 +725,11 @@ async def test_agent_sessions_trust_level_is_l0_to_l4(
 ) -> None:
     user = await make_user()
     async with as_app(Principal.user(user.user_id)) as conn:
-        sql = (
-            "INSERT INTO agent_sessions (user_id, id, agent_type, trust_level) "
-            "VALUES ($1, $2, 'x', $3)"
-        )
+        sql = "INSERT INTO agent_sessions (user_id, id, agent_type, trust_level) VALUES ($1, $2, 'x', $3)"
         if accepted:
             await conn.execute(sql, user.user_id, new_id(), trust_level)
         else:
-            error = await refused(
-                conn, CheckViolationError, sql, user.user_id, new_id(), trust_level
-            )
+            error = await refused(conn, CheckViolationError, sql, user.user_id, new_id(), trust_level)
             assert error.constraint_name == "ck_agent_sessions_trust_level_valid"
 
 
@@ -776,8 +740,7 @@ async def test_agent_sessions_cost_must_not_be_negative(as_app, make_user, colum
         error = await refused(
             conn,
             CheckViolationError,
-            f"INSERT INTO agent_sessions (user_id, id, agent_type, {column}) "
-            "VALUES ($1, $2, 'x', -0.0001)",
+            f"INSERT INTO agent_sessions (user_id, id, agent_type, {column}) VALUES ($1, $2, 'x', -0.0001)",
             user.user_id,
             new_id(),
         )
@@ -792,9 +755,7 @@ async def test_agent_sessions_cost_above_max_cost_limit_is_rejected(as_app, make
         )
         update = "UPDATE agent_sessions SET token_cost = $3 WHERE user_id = $1 AND id = $2"
         assert await conn.execute(update, user.user_id, session, Decimal("1.5000")) == "UPDATE 1"
-        error = await refused(
-            conn, CheckViolationError, update, user.user_id, session, Decimal("1.5001")
-        )
+        error = await refused(conn, CheckViolationError, update, user.user_id, session, Decimal("1.5001"))
         assert error.constraint_name == "ck_agent_sessions_within_cost_limit"
         stored = await conn.fetchval(
             "SELECT token_cost FROM agent_sessions WHERE user_id = $1 AND id = $2",
@@ -836,9 +797,7 @@ REFUSED_TRANSITIONS = [
 @pytest.mark.parametrize(
     ("old", "new"), REFUSED_TRANSITIONS, ids=[f"{a}-{b}" for a, b in REFUSED_TRANSITIONS]
 )
-async def test_agent_session_status_transition_refused(
-    as_app, make_user, old: str, new: str
-) -> None:
+async def test_agent_session_status_transition_refused(as_app, make_user, old: str, new: str) -> None:
     user = await make_user()
     async with as_app(Principal.user(user.user_id)) as conn:
         session = await add_agent_session(conn, user.user_id, status=old)
@@ -930,9 +889,7 @@ async def test_agent_session_survives_its_user_session_deletion(as_app, make_use
     async with as_app(Principal.user(user.user_id)) as conn:
         login = await add_user_session(conn, user.user_id)
         session = await add_agent_session(conn, user.user_id, user_session_id=login)
-        await conn.execute(
-            "DELETE FROM user_sessions WHERE user_id = $1 AND id = $2", user.user_id, login
-        )
+        await conn.execute("DELETE FROM user_sessions WHERE user_id = $1 AND id = $2", user.user_id, login)
         row = await conn.fetchrow(
             "SELECT user_id, user_session_id FROM agent_sessions WHERE user_id = $1 AND id = $2",
             user.user_id,
@@ -951,8 +908,7 @@ async def test_agent_session_cannot_use_another_users_login_session(as_app, make
         error = await refused(
             conn,
             ForeignKeyViolationError,
-            "INSERT INTO agent_sessions (user_id, id, agent_type, user_session_id) "
-            "VALUES ($1, $2, 'x', $3)",
+            "INSERT INTO agent_sessions (user_id, id, agent_type, user_session_id) VALUES ($1, $2, 'x', $3)",
             bob.user_id,
             new_id(),
             alices_login,
@@ -968,9 +924,7 @@ async def test_agent_session_delete_keeps_conversation_and_messages(as_app, make
         conversation = await add_conversation(conn, user.user_id, agent_session_id=session)
         message = await add_message(conn, user.user_id, conversation, agent_session_id=session)
         await add_persona_activation(conn, user.user_id, session, await add_persona(conn))
-        await conn.execute(
-            "DELETE FROM agent_sessions WHERE user_id = $1 AND id = $2", user.user_id, session
-        )
+        await conn.execute("DELETE FROM agent_sessions WHERE user_id = $1 AND id = $2", user.user_id, session)
         conversation_link = await conn.fetchval(
             "SELECT agent_session_id FROM conversations WHERE user_id = $1 AND id = $2",
             user.user_id,
@@ -996,9 +950,7 @@ async def test_expired_agent_session_cannot_start_or_resume(keep, make_user) -> 
         user.user_id, NewAgentSession(agent_type="coder", expires_at=expired)
     )
     with pytest.raises(SessionExpired):
-        await keep.agent_sessions.transition(
-            user.user_id, session.id, StatusChange(status="approved")
-        )
+        await keep.agent_sessions.transition(user.user_id, session.id, StatusChange(status="approved"))
     assert (await keep.agent_sessions.get(user.user_id, session.id)).status == "initializing"
     cancelled = await keep.agent_sessions.transition(
         user.user_id, session.id, StatusChange(status="cancelled")
@@ -1053,9 +1005,7 @@ async def test_agents_in_use_cannot_be_deleted(as_app, make_user) -> None:
 
 
 @pytest.mark.parametrize("table", CATALOG_TABLES)
-async def test_catalogs_are_read_by_all_and_written_by_service_only(
-    as_app, make_user, table: str
-) -> None:
+async def test_catalogs_are_read_by_all_and_written_by_service_only(as_app, make_user, table: str) -> None:
     user = await make_user()
     insert = {
         "agents": "INSERT INTO agents (id, name, persona_type) VALUES ($1, $2, 'qa')",
@@ -1086,8 +1036,7 @@ async def test_personas_priority_level_between_1_and_10(
         if accepted:
             persona = await add_persona(conn, priority_level=priority)
             assert (
-                await conn.fetchval("SELECT priority_level FROM personas WHERE id = $1", persona)
-                == priority
+                await conn.fetchval("SELECT priority_level FROM personas WHERE id = $1", persona) == priority
             )
         else:
             error = await refused(
@@ -1175,12 +1124,8 @@ async def test_personas_in_use_cannot_be_deleted(as_app, make_user) -> None:
     user = await make_user()
     async with as_app(Principal.service(user.user_id)) as conn:
         persona = await add_persona(conn)
-        await add_persona_activation(
-            conn, user.user_id, await add_agent_session(conn, user.user_id), persona
-        )
-        error = await refused(
-            conn, RestrictViolationError, "DELETE FROM personas WHERE id = $1", persona
-        )
+        await add_persona_activation(conn, user.user_id, await add_agent_session(conn, user.user_id), persona)
+        error = await refused(conn, RestrictViolationError, "DELETE FROM personas WHERE id = $1", persona)
     assert error.constraint_name == "fk_persona_activations_persona_id_personas"
 
 
@@ -1294,9 +1239,7 @@ async def test_messages_type_token_count_and_defaults(as_app, make_user) -> None
         assert row["created_at"] == row["updated_at"] == row["now"]
         for message_type in ("code", "command", "file"):
             await add_message(conn, user.user_id, conversation, message_type=message_type)
-        await add_message(
-            conn, user.user_id, conversation, token_count=0, model_used="claude-opus-4-1"
-        )
+        await add_message(conn, user.user_id, conversation, token_count=0, model_used="claude-opus-4-1")
         insert = (
             "INSERT INTO messages (user_id, id, conversation_id, role, content, {column}) "
             "VALUES ($1, $2, $3, 'user', 'x', $4)"
@@ -1375,9 +1318,7 @@ async def test_message_parent_must_be_in_the_same_conversation(as_app, make_user
         conversation = await add_conversation(conn, user.user_id)
         elsewhere = await add_conversation(conn, user.user_id)
         parent = await add_message(conn, user.user_id, conversation)
-        reply = await add_message(
-            conn, user.user_id, conversation, role="assistant", parent_id=parent
-        )
+        reply = await add_message(conn, user.user_id, conversation, role="assistant", parent_id=parent)
         error = await refused(
             conn,
             ForeignKeyViolationError,
@@ -1401,9 +1342,7 @@ async def test_message_parent_must_be_in_the_same_conversation(as_app, make_user
         )
         assert error.constraint_name == "ck_messages_not_own_parent"
         # Deleting the parent keeps the reply in its conversation, unthreaded.
-        await conn.execute(
-            "DELETE FROM messages WHERE user_id = $1 AND id = $2", user.user_id, parent
-        )
+        await conn.execute("DELETE FROM messages WHERE user_id = $1 AND id = $2", user.user_id, parent)
         row = await conn.fetchrow(
             "SELECT conversation_id, parent_id FROM messages WHERE user_id = $1 AND id = $2",
             user.user_id,
@@ -1470,14 +1409,10 @@ async def test_user_delete_cascades_to_every_user_table(as_app, make_user) -> No
         await add_persona_activation(conn, user.user_id, session, await add_persona(conn))
         conversation = await add_conversation(conn, user.user_id, agent_session_id=session)
         parent = await add_message(conn, user.user_id, conversation)
-        await add_message(
-            conn, user.user_id, conversation, parent_id=parent, agent_session_id=session
-        )
+        await add_message(conn, user.user_id, conversation, parent_id=parent, agent_session_id=session)
         before = {table: await count(conn, table, user.user_id) for table in USER_TABLES}
         assert all(before.values()), before
-        assert (
-            await conn.execute("DELETE FROM users WHERE user_id = $1", user.user_id) == "DELETE 1"
-        )
+        assert await conn.execute("DELETE FROM users WHERE user_id = $1", user.user_id) == "DELETE 1"
         after = {table: await count(conn, table, user.user_id) for table in USER_TABLES}
     assert after == dict.fromkeys(USER_TABLES, 0)
 
@@ -1491,9 +1426,7 @@ async def test_user_delete_cascades_to_every_user_table(as_app, make_user) -> No
 async def test_user_sessions_ip_address_is_inet(as_app, make_user, address: str) -> None:
     user = await make_user()
     async with as_app(Principal.user(user.user_id)) as conn:
-        login = await add_user_session(
-            conn, user.user_id, ip_address=address, user_agent="Mozilla/5.0"
-        )
+        login = await add_user_session(conn, user.user_id, ip_address=address, user_agent="Mozilla/5.0")
         row = await conn.fetchrow(
             "SELECT host(ip_address) AS host, family(ip_address) AS family, user_agent "
             "FROM user_sessions WHERE user_id = $1 AND id = $2",
@@ -1527,9 +1460,7 @@ async def test_user_sessions_store_only_a_sha256_of_the_token(as_app, make_user)
         error = await refused(conn, UniqueViolationError, sql, user.user_id, new_id(), token_hash)
         assert error.constraint_name == "uq_user_sessions_user_id_token_hash"
         for not_a_digest in (b"raw-session-token", secrets.token_bytes(64)):
-            error = await refused(
-                conn, CheckViolationError, sql, user.user_id, new_id(), not_a_digest
-            )
+            error = await refused(conn, CheckViolationError, sql, user.user_id, new_id(), not_a_digest)
             assert error.constraint_name == "ck_user_sessions_token_hash_sha256"
 
 
@@ -1580,8 +1511,7 @@ async def test_user_sessions_status_and_ended_at_agree(
         # The legal pairs: logout sets ended_at with the status.
         login = await add_user_session(conn, user.user_id)
         result = await conn.execute(
-            "UPDATE user_sessions SET status = 'ended', ended_at = now() "
-            "WHERE user_id = $1 AND id = $2",
+            "UPDATE user_sessions SET status = 'ended', ended_at = now() WHERE user_id = $1 AND id = $2",
             user.user_id,
             login,
         )
@@ -1594,8 +1524,7 @@ async def test_user_sessions_expire_after_they_start(as_app, make_user) -> None:
         error = await refused(
             conn,
             CheckViolationError,
-            "INSERT INTO user_sessions (user_id, id, token_hash, expires_at) "
-            "VALUES ($1, $2, $3, now())",
+            "INSERT INTO user_sessions (user_id, id, token_hash, expires_at) VALUES ($1, $2, $3, now())",
             user.user_id,
             new_id(),
             sha256_bytes(),
@@ -1641,8 +1570,7 @@ async def test_rls_policies_exist(owner, table: str) -> None:
     policies = {
         row["policyname"]: row["cmd"]
         for row in await owner.fetch(
-            "SELECT policyname, cmd FROM pg_policies "
-            "WHERE schemaname = 'public' AND tablename = $1",
+            "SELECT policyname, cmd FROM pg_policies WHERE schemaname = 'public' AND tablename = $1",
             table,
         )
     }
@@ -1669,9 +1597,7 @@ async def test_rls_hides_other_users_rows(as_app, make_user) -> None:
             assert await count(conn, table, alice.user_id) == 0, table
         assert await conn.fetchval("SELECT count(*) FROM users") == 1  # only bob himself
         assert (
-            await conn.execute(
-                "UPDATE conversations SET title = 'mine' WHERE id = $1", conversation
-            )
+            await conn.execute("UPDATE conversations SET title = 'mine' WHERE id = $1", conversation)
             == "UPDATE 0"
         )
         assert await conn.execute("DELETE FROM agent_sessions WHERE id = $1", session) == "DELETE 0"
@@ -1709,9 +1635,7 @@ async def test_rls_refuses_writing_rows_of_another_user(as_app, make_user) -> No
 
 
 @pytest.mark.parametrize("principal", [None, "service"])
-async def test_rls_fails_closed_without_an_acting_user(
-    as_app, make_user, principal: str | None
-) -> None:
+async def test_rls_fails_closed_without_an_acting_user(as_app, make_user, principal: str | None) -> None:
     await make_user()
     async with as_app(Principal.service() if principal else None) as conn:
         for table in USER_TABLES:
@@ -1754,9 +1678,7 @@ async def test_foundation_tables_follow_naming_conventions(owner) -> None:
             assert own[stamp]["data_type"] == "timestamp with time zone", (table, stamp)
             assert own[stamp]["is_nullable"] == "NO", (table, stamp)
             assert own[stamp]["column_default"] == "now()", (table, stamp)
-    booleans = [
-        (row["table_name"], row["column_name"]) for row in columns if row["data_type"] == "boolean"
-    ]
+    booleans = [(row["table_name"], row["column_name"]) for row in columns if row["data_type"] == "boolean"]
     assert booleans
     assert all(name.startswith(("is_", "has_")) for _, name in booleans), booleans
 
@@ -1856,9 +1778,7 @@ async def test_foreign_keys_are_indexed(owner) -> None:
                 return True
         return False
 
-    unindexed = {
-        fk["conname"] for fk in foreign_keys if not covered(fk["table_name"], list(fk["columns"]))
-    }
+    unindexed = {fk["conname"] for fk in foreign_keys if not covered(fk["table_name"], list(fk["columns"]))}
     assert unindexed <= KNOWN_UNINDEXED_FOREIGN_KEYS, unindexed - KNOWN_UNINDEXED_FOREIGN_KEYS
 
 
@@ -1868,10 +1788,7 @@ async def test_foreign_keys_are_indexed(owner) -> None:
 
 
 async def test_pgvector_extension_is_installed(owner) -> None:
-    assert (
-        await owner.fetchval("SELECT extname FROM pg_extension WHERE extname = 'vector'")
-        == "vector"
-    )
+    assert await owner.fetchval("SELECT extname FROM pg_extension WHERE extname = 'vector'") == "vector"
     dimensions = await owner.fetchval("SELECT vector_dims(array_fill(0.5, ARRAY[1536])::vector)")
     assert dimensions == 1536
     distance = await owner.fetchval("SELECT '[1,0,0]'::vector <=> '[0,1,0]'::vector")

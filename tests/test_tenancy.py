@@ -33,7 +33,8 @@ async def _fill(keep: Keep, user_id: uuid.UUID) -> dict[str, Any]:
     )
     started = await keep.user_sessions.start(user_id, NewUserSession())
     agent_session = await keep.agent_sessions.create(
-        user_id, NewAgentSession(agent_type="developer", agent_id=agent.id, user_session_id=started.session.id)
+        user_id,
+        NewAgentSession(agent_type="developer", agent_id=agent.id, user_session_id=started.session.id),
     )
     activation = await keep.personas.activate(
         user_id, agent_session.id, NewActivation(persona_id=persona.id, activation_trigger="test")
@@ -57,7 +58,7 @@ def test_every_table_declares_its_tenancy_and_user_tables_lead_with_user_id() ->
         if table.info["tenancy"] != "user":
             assert "user_id" not in table.c, f"{table.name} is shared but has user_id"
             continue
-        assert [c.name for c in table.primary_key.columns][0] == "user_id", table.name
+        assert next(iter(table.primary_key.columns)).name == "user_id", table.name
         for constraint in table.constraints:
             if isinstance(constraint, sa.ForeignKeyConstraint):
                 target = constraint.referred_table
@@ -70,7 +71,9 @@ def test_every_table_declares_its_tenancy_and_user_tables_lead_with_user_id() ->
                 assert "user_id" in [c.name for c in index.columns], f"{index.name} lacks user_id"
 
 
-async def test_rls_is_enabled_and_forced_with_a_policy_on_every_user_and_catalog_table(owner: asyncpg.Connection) -> None:
+async def test_rls_is_enabled_and_forced_with_a_policy_on_every_user_and_catalog_table(
+    owner: asyncpg.Connection,
+) -> None:
     rows = await owner.fetch(
         "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
         " (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies"
@@ -115,7 +118,10 @@ async def test_raw_sql_as_the_app_role_cannot_read_change_or_delete_another_user
     async with as_app(Principal.user(alice.user_id)) as conn:
         for table in USER_TABLES:
             assert await conn.fetchval(f"SELECT count(*) FROM {table} WHERE user_id = $1", bob.user_id) == 0
-            assert await conn.execute(f"UPDATE {table} SET updated_at = now() WHERE user_id = $1", bob.user_id) == "UPDATE 0"
+            assert (
+                await conn.execute(f"UPDATE {table} SET updated_at = now() WHERE user_id = $1", bob.user_id)
+                == "UPDATE 0"
+            )
             assert await conn.execute(f"DELETE FROM {table} WHERE user_id = $1", bob.user_id) == "DELETE 0"
     async with as_app(Principal.user(bob.user_id)) as conn:
         for table in USER_TABLES:
@@ -126,12 +132,18 @@ async def test_rows_cannot_be_written_for_another_user(make_user: Any, as_app: A
     alice, bob = await make_user(), await make_user()
     async with as_app(Principal.user(alice.user_id)) as conn:
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
-            await conn.execute("INSERT INTO conversations (user_id, id) VALUES ($1, $2)", bob.user_id, new_id())
+            await conn.execute(
+                "INSERT INTO conversations (user_id, id) VALUES ($1, $2)", bob.user_id, new_id()
+            )
     async with as_app(Principal.user(alice.user_id)) as conn:
         conversation_id = new_id()
-        await conn.execute("INSERT INTO conversations (user_id, id) VALUES ($1, $2)", alice.user_id, conversation_id)
+        await conn.execute(
+            "INSERT INTO conversations (user_id, id) VALUES ($1, $2)", alice.user_id, conversation_id
+        )
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await conn.execute("UPDATE conversations SET user_id = $1 WHERE id = $2", bob.user_id, conversation_id)
+            await conn.execute(
+                "UPDATE conversations SET user_id = $1 WHERE id = $2", bob.user_id, conversation_id
+            )
 
 
 async def test_without_an_acting_user_reads_return_nothing_and_writes_fail(
@@ -144,16 +156,21 @@ async def test_without_an_acting_user_reads_return_nothing_and_writes_fail(
             assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
     async with as_app(None) as conn:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await conn.execute("INSERT INTO conversations (user_id, id) VALUES ($1, $2)", someone.user_id, new_id())
+            await conn.execute(
+                "INSERT INTO conversations (user_id, id) VALUES ($1, $2)", someone.user_id, new_id()
+            )
 
 
-async def test_a_row_of_one_user_cannot_reference_a_row_of_another(keep: Keep, make_user: Any, as_app: Any) -> None:
+async def test_a_row_of_one_user_cannot_reference_a_row_of_another(
+    keep: Keep, make_user: Any, as_app: Any
+) -> None:
     alice, bob = await make_user(), await make_user()
     bobs = await _fill(keep, bob.user_id)
     async with as_app(Principal.user(alice.user_id)) as conn:
         with pytest.raises(asyncpg.ForeignKeyViolationError):
             await conn.execute(
-                "INSERT INTO messages (user_id, id, conversation_id, role, content) VALUES ($1, $2, $3, 'user', 'x')",
+                "INSERT INTO messages (user_id, id, conversation_id, role, content)"
+                " VALUES ($1, $2, $3, 'user', 'x')",
                 alice.user_id,
                 new_id(),
                 bobs["conversation"].id,
@@ -203,7 +220,9 @@ async def test_catalogs_are_read_by_all_and_written_by_services_only(keep: Keep,
     agent = await keep.agents.create(NewAgent(name=f"cat-{uuid.uuid4().hex[:8]}", persona_type="qa"))
     assert (await keep.agents.get(agent.id, actor=Principal.user(user.user_id))).name == agent.name
     with pytest.raises(Forbidden):
-        await keep.agents.create(NewAgent(name="sneaky", persona_type="qa"), actor=Principal.user(user.user_id))
+        await keep.agents.create(
+            NewAgent(name="sneaky", persona_type="qa"), actor=Principal.user(user.user_id)
+        )
     with pytest.raises(Forbidden):
         await keep.personas.create(
             NewPersona(persona_name="sneaky", persona_version="1", specialization="x"),

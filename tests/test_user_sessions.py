@@ -20,7 +20,9 @@ async def test_a_session_token_is_stored_only_as_its_hash(keep: Keep, make_user:
     )
     async with as_app(Principal.user(user.user_id)) as conn:
         stored = await conn.fetchval("SELECT token_hash FROM user_sessions WHERE id = $1", started.session.id)
-        text = await conn.fetchval("SELECT row_to_json(s)::text FROM user_sessions s WHERE id = $1", started.session.id)
+        text = await conn.fetchval(
+            "SELECT row_to_json(s)::text FROM user_sessions s WHERE id = $1", started.session.id
+        )
     assert stored == hashlib.sha256(started.token.encode()).digest()
     assert started.token not in text
     assert started.session.ip_address == "2001:db8::1"
@@ -36,8 +38,8 @@ async def test_touch_records_activity_and_an_expired_session_is_refused(
     async with owner.transaction():
         await owner.execute(f"SET LOCAL agentkeep.user_id = '{user.user_id}'")
         await owner.execute(
-            "UPDATE user_sessions SET started_at = now() - interval '2 hours', expires_at = now() - interval '1 hour'"
-            " WHERE id = $1",
+            "UPDATE user_sessions SET started_at = now() - interval '2 hours',"
+            " expires_at = now() - interval '1 hour' WHERE id = $1",
             started.session.id,
         )
     with pytest.raises(SessionExpired, match="expired at"):

@@ -34,7 +34,9 @@ async def test_email_and_username_are_unique_ignoring_case(keep: Keep, make_user
 
 async def test_updates_need_the_current_version(keep: Keep, make_user: Any) -> None:
     user = await make_user()
-    updated = await keep.users.update(user.user_id, UserUpdate(version=1, full_name="Ada", timezone="Europe/Stockholm"))
+    updated = await keep.users.update(
+        user.user_id, UserUpdate(version=1, full_name="Ada", timezone="Europe/Stockholm")
+    )
     assert (updated.full_name, updated.timezone, updated.version) == ("Ada", "Europe/Stockholm", 2)
     with pytest.raises(StaleVersion):
         await keep.users.update(user.user_id, UserUpdate(version=1, full_name="Grace"))

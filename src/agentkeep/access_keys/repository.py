@@ -40,7 +40,9 @@ async def find_api_key(conn: AsyncConnection, user_id: uuid.UUID, secret_hash: b
 
 
 async def find_service_key(conn: AsyncConnection, secret_hash: bytes) -> uuid.UUID | None:
-    statement = sa.select(service_keys.c.id).where(service_keys.c.secret_hash == secret_hash, _usable(service_keys))
+    statement = sa.select(service_keys.c.id).where(
+        service_keys.c.secret_hash == secret_hash, _usable(service_keys)
+    )
     return (await conn.execute(statement)).scalar_one_or_none()
 
 
@@ -49,7 +51,9 @@ async def list_api_keys(conn: AsyncConnection, user_id: uuid.UUID) -> list[sa.Ro
     return list((await conn.execute(statement)).mappings())
 
 
-async def revoke_api_key(conn: AsyncConnection, user_id: uuid.UUID, key_id: uuid.UUID) -> sa.RowMapping | None:
+async def revoke_api_key(
+    conn: AsyncConnection, user_id: uuid.UUID, key_id: uuid.UUID
+) -> sa.RowMapping | None:
     statement = (
         sa.update(api_keys)
         .where(api_keys.c.user_id == user_id, api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))

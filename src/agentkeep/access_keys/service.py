@@ -36,7 +36,9 @@ class AccessKeyService:
             row = await repository.insert_api_key(tx.conn, values)
         return CreatedKey(key=ApiKey.model_validate(dict(row)), secret=secret)
 
-    async def create_service_key(self, name: str = "service", *, expires_at: datetime | None = None) -> CreatedKey:
+    async def create_service_key(
+        self, name: str = "service", *, expires_at: datetime | None = None
+    ) -> CreatedKey:
         """An operator action: written with the schema owner's connection."""
         new = NewKey(name=name, expires_at=expires_at)
         secret = f"{SERVICE_KEY_PREFIX}{new_secret()}"

@@ -48,7 +48,9 @@ async def list_page(
     before: uuid.UUID | None,
     limit: int,
 ) -> list[sa.RowMapping]:
-    statement = sa.select(*COLUMNS).where(agent_sessions.c.user_id == user_id, keyset_before(agent_sessions, before))
+    statement = sa.select(*COLUMNS).where(
+        agent_sessions.c.user_id == user_id, keyset_before(agent_sessions, before)
+    )
     if status is not None:
         statement = statement.where(agent_sessions.c.status == status)
     result = await conn.execute(statement.order_by(agent_sessions.c.id.desc()).limit(limit))

@@ -87,9 +87,10 @@ class AgentSessionService:
                 row = await repository.add_cost(tx.conn, user_id, session_id, charge.amount)
         except InvalidInput as exc:
             if exc.field in {"token_cost", "within_cost_limit"}:
-                raise Conflict("this charge would exceed the session's max_cost_limit", field="amount") from exc
+                raise Conflict(
+                    "this charge would exceed the session's max_cost_limit", field="amount"
+                ) from exc
             raise
         if row is None:
             raise NotFound("agent session not found")
         return AgentSession.model_validate(dict(row))
-

@@ -51,7 +51,9 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def get_user_principal(principal: PrincipalDep) -> Principal:
     """A principal acting for one user: a user key, or a service key naming the user."""
     if principal.user_id is None:
-        raise InvalidInput("a service key must name the user it acts for in X-Agentkeep-User", field="X-Agentkeep-User")
+        raise InvalidInput(
+            "a service key must name the user it acts for in X-Agentkeep-User", field="X-Agentkeep-User"
+        )
     return principal
 
 

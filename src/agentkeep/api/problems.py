@@ -48,7 +48,12 @@ async def _agentkeep_error(request: Request, exc: Exception) -> JSONResponse:
     errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
     return problem(
-        exc.status_code, exc.detail, title=exc.title, instance=request.url.path, errors=errors, headers=headers
+        exc.status_code,
+        exc.detail,
+        title=exc.title,
+        instance=request.url.path,
+        errors=errors,
+        headers=headers,
     )
 
 
@@ -56,7 +61,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     raw = exc.errors()
     if any(error.get("type") == "json_invalid" for error in raw):
-        return problem(400, "the request body is not valid JSON", title="Malformed JSON", instance=request.url.path)
+        return problem(
+            400, "the request body is not valid JSON", title="Malformed JSON", instance=request.url.path
+        )
     errors = [{"field": error_field(error.get("loc", ())), "message": error_message(error)} for error in raw]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return problem(422, detail, title="Invalid input", instance=request.url.path, errors=errors)
@@ -64,7 +71,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -29,7 +29,9 @@ from agentkeep.users.models import NewUser
 
 T = TypeVar("T")
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="agentkeep: the system of record for AI agents.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="agentkeep: the system of record for AI agents."
+)
 migrate_app = typer.Typer(no_args_is_help=True, help="Apply, revert and inspect schema migrations.")
 users_app = typer.Typer(no_args_is_help=True, help="Manage users.")
 keys_app = typer.Typer(no_args_is_help=True, help="Create API keys and service keys.")
@@ -77,8 +79,10 @@ async def _serve(settings: Settings, host: str, port: int, *, first_run_key: boo
             created = await keep.access_keys.create_service_key("first run")
             out.print("A service key was created for this new database. It is shown once; keep it:")
             out.print(f"  [bold]{created.secret}[/bold]", highlight=False)
-            out.print("  curl -H 'Authorization: Bearer <key>' " f"http://{host}:{port}/api/agents")
-        out.print(f"agentkeep is serving on [bold]http://{host}:{port}[/bold] (API docs at /docs). Ctrl-C stops it.")
+            out.print(f"  curl -H 'Authorization: Bearer <key>' http://{host}:{port}/api/agents")
+        out.print(
+            f"agentkeep is serving on [bold]http://{host}:{port}[/bold] (API docs at /docs). Ctrl-C stops it."
+        )
         config = uvicorn.Config(create_app(keep=keep), host=host, port=port, log_level="info", lifespan="on")
         await uvicorn.Server(config).serve()
     finally:

@@ -48,10 +48,14 @@ class ConversationService:
         items = [Conversation.model_validate(dict(row)) for row in rows[:limit]]
         return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
-    async def update(self, actor: Actor, conversation_id: uuid.UUID, changes: ConversationUpdate) -> Conversation:
+    async def update(
+        self, actor: Actor, conversation_id: uuid.UUID, changes: ConversationUpdate
+    ) -> Conversation:
         values = changes.model_dump(exclude={"version"}, exclude_unset=True)
         async with self._database.transaction(as_principal(actor)) as tx:
-            row = await repository.update(tx.conn, acting_user(actor), conversation_id, changes.version, values)
+            row = await repository.update(
+                tx.conn, acting_user(actor), conversation_id, changes.version, values
+            )
         return Conversation.model_validate(dict(row))
 
     async def rename(
@@ -62,7 +66,9 @@ class ConversationService:
     async def archive(
         self, actor: Actor, conversation_id: uuid.UUID, *, archived: bool = True, version: int | None = None
     ) -> Conversation:
-        return await self.update(actor, conversation_id, ConversationUpdate(is_archived=archived, version=version))
+        return await self.update(
+            actor, conversation_id, ConversationUpdate(is_archived=archived, version=version)
+        )
 
     async def delete(self, actor: Actor, conversation_id: uuid.UUID) -> None:
         """Soft delete: hidden at once, erased with its messages by retention later."""

@@ -39,11 +39,20 @@ conversations = sa.Table(
     sa.CheckConstraint("tokens_used >= 0 AND cost_usd >= 0", name="usage_non_negative"),
     sa.CheckConstraint("jsonb_typeof(metadata) = 'object'", name="metadata_object"),
     # Keyset pagination of a user's conversations, newest first.
-    sa.Index("ix_conversations_user_listing", "user_id", "is_archived", sa.text("id DESC"),
-             postgresql_where=sa.text("deleted_at IS NULL")),
+    sa.Index(
+        "ix_conversations_user_listing",
+        "user_id",
+        "is_archived",
+        sa.text("id DESC"),
+        postgresql_where=sa.text("deleted_at IS NULL"),
+    ),
     sa.Index("ix_conversations_created_at", "created_at"),
-    sa.Index("ix_conversations_agent_session", "user_id", "agent_session_id",
-             postgresql_where=sa.text("agent_session_id IS NOT NULL")),
+    sa.Index(
+        "ix_conversations_agent_session",
+        "user_id",
+        "agent_session_id",
+        postgresql_where=sa.text("agent_session_id IS NOT NULL"),
+    ),
     sa.Index("ix_conversations_deleted_at", "deleted_at", postgresql_where=sa.text("deleted_at IS NOT NULL")),
     info=USER_TABLE,
 )

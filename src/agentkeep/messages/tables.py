@@ -5,7 +5,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from agentkeep.database.metadata import USER_TABLE, id_column, jsonb, metadata, one_of, timestamps, user_id_column
+from agentkeep.database.metadata import (
+    USER_TABLE,
+    id_column,
+    jsonb,
+    metadata,
+    one_of,
+    timestamps,
+    user_id_column,
+)
 
 ROLES = ("user", "assistant", "system", "tool")
 MESSAGE_TYPES = ("text", "code", "command", "file")

@@ -34,7 +34,9 @@ async def list_all(conn: AsyncConnection, *, active_only: bool) -> list[sa.RowMa
 async def update(
     conn: AsyncConnection, persona_id: uuid.UUID, version: int, changes: Mapping[str, Any]
 ) -> sa.RowMapping:
-    return await update_versioned(conn, personas, {"id": persona_id}, version, changes, COLUMNS, what="persona")
+    return await update_versioned(
+        conn, personas, {"id": persona_id}, version, changes, COLUMNS, what="persona"
+    )
 
 
 async def insert_activation(conn: AsyncConnection, values: Mapping[str, Any]) -> sa.RowMapping:

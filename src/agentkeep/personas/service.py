@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from typing import Any
 
@@ -44,7 +45,9 @@ class PersonaService:
             row = await repository.update(tx.conn, persona_id, changes.version, values)
         return Persona.model_validate(dict(row))
 
-    async def activate(self, actor: Actor, agent_session_id: uuid.UUID, new: NewActivation) -> PersonaActivation:
+    async def activate(
+        self, actor: Actor, agent_session_id: uuid.UUID, new: NewActivation
+    ) -> PersonaActivation:
         values = {
             "user_id": acting_user(actor),
             "id": new_id(),
@@ -55,14 +58,18 @@ class PersonaService:
             row = await repository.insert_activation(tx.conn, values)
         return PersonaActivation.model_validate(dict(row))
 
-    async def deactivate(self, actor: Actor, activation_id: uuid.UUID, results: Any = None) -> PersonaActivation:
+    async def deactivate(
+        self, actor: Actor, activation_id: uuid.UUID, results: Any = None
+    ) -> PersonaActivation:
         async with self._database.transaction(as_principal(actor)) as tx:
             row = await repository.deactivate(tx.conn, acting_user(actor), activation_id, results)
         if row is None:
             raise Conflict("no active persona activation with that id", field="activation_id")
         return PersonaActivation.model_validate(dict(row))
 
-    async def activations(self, actor: Actor, agent_session_id: uuid.UUID) -> list[PersonaActivation]:
+    async def activations(
+        self, actor: Actor, agent_session_id: uuid.UUID
+    ) -> builtins.list[PersonaActivation]:
         async with self._database.transaction(as_principal(actor)) as tx:
             rows = await repository.activations_of_session(tx.conn, acting_user(actor), agent_session_id)
         return [PersonaActivation.model_validate(dict(row)) for row in rows]

@@ -46,8 +46,9 @@ persona_activations = sa.Table(
     user_id_column(),
     id_column(),
     sa.Column("agent_session_id", pg.UUID(as_uuid=True), nullable=False),
-    sa.Column("persona_id", pg.UUID(as_uuid=True),
-              sa.ForeignKey("personas.id", ondelete="RESTRICT"), nullable=False),
+    sa.Column(
+        "persona_id", pg.UUID(as_uuid=True), sa.ForeignKey("personas.id", ondelete="RESTRICT"), nullable=False
+    ),
     sa.Column("activation_trigger", sa.String(255), nullable=False),
     jsonb("activation_context"),
     sa.Column("activated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),

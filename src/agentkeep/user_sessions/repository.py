@@ -30,11 +30,15 @@ async def by_token(conn: AsyncConnection, user_id: uuid.UUID, token_hash: bytes)
 
 
 async def get(conn: AsyncConnection, user_id: uuid.UUID, session_id: uuid.UUID) -> sa.RowMapping | None:
-    statement = sa.select(*COLUMNS).where(user_sessions.c.user_id == user_id, user_sessions.c.id == session_id)
+    statement = sa.select(*COLUMNS).where(
+        user_sessions.c.user_id == user_id, user_sessions.c.id == session_id
+    )
     return (await conn.execute(statement)).mappings().one_or_none()
 
 
-async def list_for_user(conn: AsyncConnection, user_id: uuid.UUID, *, active_only: bool) -> list[sa.RowMapping]:
+async def list_for_user(
+    conn: AsyncConnection, user_id: uuid.UUID, *, active_only: bool
+) -> list[sa.RowMapping]:
     statement = sa.select(*COLUMNS).where(user_sessions.c.user_id == user_id)
     if active_only:
         statement = statement.where(user_sessions.c.status == "active")

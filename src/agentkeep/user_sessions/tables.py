@@ -44,8 +44,9 @@ user_sessions = sa.Table(
     sa.CheckConstraint("(status = 'active') = (ended_at IS NULL)", name="ended_iff_not_active"),
     sa.UniqueConstraint("user_id", "token_hash"),
     sa.Index("ix_user_sessions_user_id_status", "user_id", "status"),
-    sa.Index("ix_user_sessions_active_activity", "last_activity_at",
-             postgresql_where=sa.text("status = 'active'")),
+    sa.Index(
+        "ix_user_sessions_active_activity", "last_activity_at", postgresql_where=sa.text("status = 'active'")
+    ),
     sa.Index("ix_user_sessions_ended_at", "ended_at", postgresql_where=sa.text("ended_at IS NOT NULL")),
     info=USER_TABLE,
 )

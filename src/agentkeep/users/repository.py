@@ -29,7 +29,9 @@ async def get(conn: AsyncConnection, user_id: uuid.UUID) -> sa.RowMapping | None
 
 
 async def password_hash(conn: AsyncConnection, user_id: uuid.UUID) -> str | None:
-    statement = sa.select(users.c.password_hash).where(users.c.user_id == user_id, users.c.deleted_at.is_(None))
+    statement = sa.select(users.c.password_hash).where(
+        users.c.user_id == user_id, users.c.deleted_at.is_(None)
+    )
     return (await conn.execute(statement)).scalar_one_or_none()
 
 

@@ -28,11 +28,21 @@ users = sa.Table(
     sa.Column("deleted_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint(f"email ~* '{EMAIL_PATTERN}'", name="email_format"),
     sa.CheckConstraint("version > 0", name="version_positive"),
-    sa.Index("uq_users_email", sa.func.lower(sa.column("email")), unique=True,
-             postgresql_where=sa.text("deleted_at IS NULL")),
-    sa.Index("uq_users_username", sa.func.lower(sa.column("username")), unique=True,
-             postgresql_where=sa.text("deleted_at IS NULL AND username IS NOT NULL")),
-    sa.Index("ix_users_active", "is_active", "last_active_at", postgresql_where=sa.text("deleted_at IS NULL")),
+    sa.Index(
+        "uq_users_email",
+        sa.func.lower(sa.column("email")),
+        unique=True,
+        postgresql_where=sa.text("deleted_at IS NULL"),
+    ),
+    sa.Index(
+        "uq_users_username",
+        sa.func.lower(sa.column("username")),
+        unique=True,
+        postgresql_where=sa.text("deleted_at IS NULL AND username IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_users_active", "is_active", "last_active_at", postgresql_where=sa.text("deleted_at IS NULL")
+    ),
     sa.Index("ix_users_auth_external", "auth_provider", "auth_external_id"),
     info=USER_TABLE,
 )

@@ -23,7 +23,9 @@ router = APIRouter(prefix="/api/agent-sessions", tags=["agent sessions"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_agent_session(keep: KeepDep, principal: UserPrincipalDep, new: NewAgentSession) -> AgentSession:
+async def create_agent_session(
+    keep: KeepDep, principal: UserPrincipalDep, new: NewAgentSession
+) -> AgentSession:
     return await keep.agent_sessions.create(principal, new)
 
 
@@ -39,7 +41,9 @@ async def list_agent_sessions(
 
 
 @router.get("/{session_id}")
-async def get_agent_session(keep: KeepDep, principal: UserPrincipalDep, session_id: uuid.UUID) -> AgentSession:
+async def get_agent_session(
+    keep: KeepDep, principal: UserPrincipalDep, session_id: uuid.UUID
+) -> AgentSession:
     return await keep.agent_sessions.get(principal, session_id)
 
 
@@ -58,7 +62,9 @@ async def change_status(
 
 
 @router.post("/{session_id}/charges")
-async def charge(keep: KeepDep, principal: UserPrincipalDep, session_id: uuid.UUID, cost: CostCharge) -> AgentSession:
+async def charge(
+    keep: KeepDep, principal: UserPrincipalDep, session_id: uuid.UUID, cost: CostCharge
+) -> AgentSession:
     return await keep.agent_sessions.charge(principal, session_id, cost)
 
 

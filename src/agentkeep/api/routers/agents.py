@@ -28,5 +28,7 @@ async def get_agent(keep: KeepDep, principal: PrincipalDep, agent_id: uuid.UUID)
 
 
 @router.patch("/{agent_id}")
-async def update_agent(keep: KeepDep, principal: PrincipalDep, agent_id: uuid.UUID, changes: AgentUpdate) -> Agent:
+async def update_agent(
+    keep: KeepDep, principal: PrincipalDep, agent_id: uuid.UUID, changes: AgentUpdate
+) -> Agent:
     return await keep.agents.update(agent_id, changes, actor=principal)

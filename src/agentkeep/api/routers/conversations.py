@@ -36,7 +36,9 @@ async def list_conversations(
 
 
 @router.get("/{conversation_id}")
-async def get_conversation(keep: KeepDep, principal: UserPrincipalDep, conversation_id: uuid.UUID) -> Conversation:
+async def get_conversation(
+    keep: KeepDep, principal: UserPrincipalDep, conversation_id: uuid.UUID
+) -> Conversation:
     return await keep.conversations.get(principal, conversation_id)
 
 

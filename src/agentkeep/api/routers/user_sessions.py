@@ -21,7 +21,9 @@ async def start_session(
 
 
 @router.get("")
-async def list_sessions(keep: KeepDep, principal: UserPrincipalDep, active_only: bool = False) -> list[UserSession]:
+async def list_sessions(
+    keep: KeepDep, principal: UserPrincipalDep, active_only: bool = False
+) -> list[UserSession]:
     return await keep.user_sessions.list(principal, active_only=active_only)
 
 

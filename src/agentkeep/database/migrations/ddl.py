@@ -66,7 +66,9 @@ def catalog_table_security(table: str) -> None:
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY {table}_read ON {table} FOR SELECT USING (true)")
     op.execute(f"CREATE POLICY {table}_insert ON {table} FOR INSERT WITH CHECK ({IS_SERVICE})")
-    op.execute(f"CREATE POLICY {table}_update ON {table} FOR UPDATE USING ({IS_SERVICE}) WITH CHECK ({IS_SERVICE})")
+    op.execute(
+        f"CREATE POLICY {table}_update ON {table} FOR UPDATE USING ({IS_SERVICE}) WITH CHECK ({IS_SERVICE})"
+    )
     op.execute(f"CREATE POLICY {table}_delete ON {table} FOR DELETE USING ({IS_SERVICE})")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ROLE}")
 

@@ -175,9 +175,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
-        sa.CheckConstraint(
-            "priority_level BETWEEN 1 AND 10", name=op.f("ck_personas_priority_valid")
-        ),
+        sa.CheckConstraint("priority_level BETWEEN 1 AND 10", name=op.f("ck_personas_priority_valid")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_personas")),
         sa.UniqueConstraint(
             "persona_name", "persona_version", name=op.f("uq_personas_persona_name_persona_version")
@@ -208,9 +206,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
-        sa.CheckConstraint(
-            "octet_length(secret_hash) = 32", name=op.f("ck_service_keys_secret_hash_sha256")
-        ),
+        sa.CheckConstraint("octet_length(secret_hash) = 32", name=op.f("ck_service_keys_secret_hash_sha256")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_service_keys")),
         sa.UniqueConstraint("secret_hash", name=op.f("uq_service_keys_secret_hash")),
         info={"tenancy": "operator"},
@@ -267,9 +263,7 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("deleted_at IS NULL"),
     )
-    op.create_index(
-        "ix_users_auth_external", "users", ["auth_provider", "auth_external_id"], unique=False
-    )
+    op.create_index("ix_users_auth_external", "users", ["auth_provider", "auth_external_id"], unique=False)
     op.create_index(
         "uq_users_email",
         "users",
@@ -305,9 +299,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
-        sa.CheckConstraint(
-            "octet_length(secret_hash) = 32", name=op.f("ck_api_keys_secret_hash_sha256")
-        ),
+        sa.CheckConstraint("octet_length(secret_hash) = 32", name=op.f("ck_api_keys_secret_hash_sha256")),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.user_id"],
@@ -323,9 +315,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.UUID(), nullable=False),
         sa.Column("id", sa.UUID(), nullable=False),
         sa.Column("token_hash", sa.LargeBinary(), nullable=False),
-        sa.Column(
-            "session_type", sa.String(length=50), server_default="interactive", nullable=False
-        ),
+        sa.Column("session_type", sa.String(length=50), server_default="interactive", nullable=False),
         sa.Column(
             "session_context",
             postgresql.JSONB(astext_type=sa.Text()),
@@ -370,12 +360,8 @@ def upgrade() -> None:
             "status IN ('active', 'ended', 'expired', 'revoked')",
             name=op.f("ck_user_sessions_status_valid"),
         ),
-        sa.CheckConstraint(
-            "expires_at > started_at", name=op.f("ck_user_sessions_expires_after_start")
-        ),
-        sa.CheckConstraint(
-            "octet_length(token_hash) = 32", name=op.f("ck_user_sessions_token_hash_sha256")
-        ),
+        sa.CheckConstraint("expires_at > started_at", name=op.f("ck_user_sessions_expires_after_start")),
+        sa.CheckConstraint("octet_length(token_hash) = 32", name=op.f("ck_user_sessions_token_hash_sha256")),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.user_id"],
@@ -383,9 +369,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("user_id", "id", name=op.f("pk_user_sessions")),
-        sa.UniqueConstraint(
-            "user_id", "token_hash", name=op.f("uq_user_sessions_user_id_token_hash")
-        ),
+        sa.UniqueConstraint("user_id", "token_hash", name=op.f("uq_user_sessions_user_id_token_hash")),
         info={"tenancy": "user"},
     )
     op.create_index(
@@ -402,9 +386,7 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("ended_at IS NOT NULL"),
     )
-    op.create_index(
-        "ix_user_sessions_user_id_status", "user_sessions", ["user_id", "status"], unique=False
-    )
+    op.create_index("ix_user_sessions_user_id_status", "user_sessions", ["user_id", "status"], unique=False)
     op.create_table(
         "agent_sessions",
         sa.Column("user_id", sa.UUID(), nullable=False),
@@ -485,9 +467,7 @@ def upgrade() -> None:
             "token_cost >= 0 AND (estimated_cost IS NULL OR estimated_cost >= 0) AND (max_cost_limit IS NULL OR max_cost_limit >= 0)",
             name=op.f("ck_agent_sessions_cost_valid"),
         ),
-        sa.CheckConstraint(
-            "trust_level BETWEEN 0 AND 4", name=op.f("ck_agent_sessions_trust_level_valid")
-        ),
+        sa.CheckConstraint("trust_level BETWEEN 0 AND 4", name=op.f("ck_agent_sessions_trust_level_valid")),
         sa.ForeignKeyConstraint(
             ["agent_id"],
             ["agents.id"],
@@ -678,9 +658,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("user_id", "id", name=op.f("pk_persona_activations")),
         info={"tenancy": "user"},
     )
-    op.create_index(
-        "ix_persona_activations_persona_id", "persona_activations", ["persona_id"], unique=False
-    )
+    op.create_index("ix_persona_activations_persona_id", "persona_activations", ["persona_id"], unique=False)
     op.create_index(
         "ix_persona_activations_session",
         "persona_activations",
@@ -721,9 +699,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "jsonb_typeof(metadata) = 'object'", name=op.f("ck_messages_metadata_object")
-        ),
+        sa.CheckConstraint("jsonb_typeof(metadata) = 'object'", name=op.f("ck_messages_metadata_object")),
         sa.CheckConstraint(
             "message_type IN ('text', 'code', 'command', 'file')",
             name=op.f("ck_messages_message_type_valid"),
@@ -731,9 +707,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "role IN ('user', 'assistant', 'system', 'tool')", name=op.f("ck_messages_role_valid")
         ),
-        sa.CheckConstraint(
-            "parent_id IS NULL OR parent_id <> id", name=op.f("ck_messages_not_own_parent")
-        ),
+        sa.CheckConstraint("parent_id IS NULL OR parent_id <> id", name=op.f("ck_messages_not_own_parent")),
         sa.CheckConstraint(
             "token_count IS NULL OR token_count >= 0",
             name=op.f("ck_messages_token_count_non_negative"),
@@ -763,9 +737,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("user_id", "id", name=op.f("pk_messages")),
-        sa.UniqueConstraint(
-            "user_id", "conversation_id", "id", name="uq_messages_conversation_order"
-        ),
+        sa.UniqueConstraint("user_id", "conversation_id", "id", name="uq_messages_conversation_order"),
         info={"tenancy": "user"},
     )
     op.create_index(
@@ -876,13 +848,9 @@ def downgrade() -> None:
         table_name="users",
         postgresql_where=sa.text("deleted_at IS NULL AND username IS NOT NULL"),
     )
-    op.drop_index(
-        "uq_users_email", table_name="users", postgresql_where=sa.text("deleted_at IS NULL")
-    )
+    op.drop_index("uq_users_email", table_name="users", postgresql_where=sa.text("deleted_at IS NULL"))
     op.drop_index("ix_users_auth_external", table_name="users")
-    op.drop_index(
-        "ix_users_active", table_name="users", postgresql_where=sa.text("deleted_at IS NULL")
-    )
+    op.drop_index("ix_users_active", table_name="users", postgresql_where=sa.text("deleted_at IS NULL"))
     op.drop_table("users")
     op.drop_table("service_keys")
     op.drop_index("ix_personas_specialization", table_name="personas")
