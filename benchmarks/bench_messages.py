@@ -38,6 +38,8 @@ from langchain_postgres import PostgresChatMessageHistory
 
 from agentkeep.database import migrate
 from agentkeep.database.bootstrap import drop_database, ensure_database
+from agentkeep.database.engine import DriverPool
+from agentkeep.database.urls import asyncpg_dsn
 from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
 from agentkeep.settings import load_settings
@@ -70,15 +72,23 @@ async def open_keep(args: argparse.Namespace) -> tuple[Keep, fixtures.Fixture]:
     keep = await Keep.connect(settings, migrate=True)
     urls = keep.database.urls
     fixture = None if args.rebuild else await fixtures.load(urls)
-    if fixture is not None and (
-        fixture.version != fixtures.FIXTURE_VERSION or fixture.target_messages != args.messages
-    ):
-        say("the stored fill is for another version or size: rebuilding")
-        fixture = None
+    if fixture is not None:
+        fresh = await fixtures.fresh_schema_fingerprint(urls, f"{DATABASE}_schema")
+        if fixture.version != fixtures.FIXTURE_VERSION or fixture.target_messages != args.messages:
+            say("the stored fill is for another version or size: rebuilding")
+            fixture = None
+        elif fixture.schema != fresh or await fixtures.schema_fingerprint(urls) != fresh:
+            say("the schema changed since the fill (a migration edited or added): rebuilding")
+            fixture = None
     if fixture is None:
         say(f"filling {DATABASE} to {args.messages:,} messages (once; later runs reuse it)")
-        await keep.database.app_engine.dispose()
-        await keep.database.owner_engine.dispose()
+        # Dropping the database ends every connection to it: let go of the pooled ones first.
+        database = keep.database
+        await database.app_engine.dispose()
+        await database.owner_engine.dispose()
+        if database.drivers is not None:
+            await database.drivers.close()
+            database.drivers = DriverPool(asyncpg_dsn(urls.app), keep.settings.pool_size)
         await drop_database(urls, DATABASE)
         await ensure_database(urls, DATABASE)
         await migrate.upgrade(keep.database)

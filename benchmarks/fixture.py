@@ -27,7 +27,9 @@ import psycopg
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, message_to_dict
 from langchain_postgres import PostgresChatMessageHistory
 
-from agentkeep.database.engine import begin_statement
+from agentkeep.database import migrate
+from agentkeep.database.bootstrap import drop_database, ensure_database
+from agentkeep.database.engine import Database, begin_statement
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.keep import Keep
 from agentkeep.principal import Principal
@@ -103,6 +105,35 @@ SELECT md5('bench-session-' || ((g + %(offset)s::int) %% {LANGCHAIN_SESSIONS})):
 FROM generate_series(1, %(rows)s::int) AS g
 """
 
+# Everything about the application's tables that could change what the benchmark measures.
+SCHEMA_FINGERPRINT = """
+SELECT md5(string_agg(item, E'\\n' ORDER BY item)) FROM (
+    SELECT format('column %s.%s %s %s %s', table_name, column_name, data_type, is_nullable,
+                  column_default) AS item
+    FROM information_schema.columns
+    WHERE table_schema = 'public' AND table_name NOT IN ('bench_fixture', 'langchain_chat_history')
+    UNION ALL
+    SELECT 'index ' || indexdef FROM pg_indexes
+    WHERE schemaname = 'public' AND tablename NOT IN ('bench_fixture', 'langchain_chat_history')
+    UNION ALL
+    SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+    FROM pg_constraint
+    WHERE connamespace = 'public'::regnamespace
+      AND conrelid::regclass::text NOT IN ('bench_fixture', 'langchain_chat_history')
+    UNION ALL
+    SELECT format('policy %s %s %s %s %s', tablename, policyname, cmd, qual, with_check)
+    FROM pg_policies WHERE schemaname = 'public'
+    UNION ALL
+    SELECT format('trigger %s %s', tgrelid::regclass, pg_get_triggerdef(oid))
+    FROM pg_trigger WHERE NOT tgisinternal
+    UNION ALL
+    SELECT format('rls %s %s %s', relname, relrowsecurity, relforcerowsecurity)
+    FROM pg_class
+    WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
+      AND relname NOT IN ('bench_fixture', 'langchain_chat_history')
+) AS schema
+"""
+
 FIXTURE_TABLE = (
     "CREATE TABLE IF NOT EXISTS bench_fixture (key text PRIMARY KEY, value text NOT NULL)"
 )
@@ -119,6 +150,8 @@ class Fixture:
     """The langchain-postgres session holding 1,000 messages."""
     messages: int
     langchain_rows: int
+    schema: str
+    """Fingerprint of the schema the fill was made on (see SCHEMA_FINGERPRINT)."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -134,6 +167,36 @@ def bench_dsn(urls: DatabaseUrls, role: str) -> str:
         assert urls.superuser is not None
         url = urls.superuser.set(database=urls.app.database)
     return asyncpg_dsn(url)
+
+
+async def schema_fingerprint(urls: DatabaseUrls) -> str:
+    su = await asyncpg.connect(bench_dsn(urls, "superuser"))
+    try:
+        return str(await su.fetchval(SCHEMA_FINGERPRINT))
+    finally:
+        await su.close()
+
+
+async def fresh_schema_fingerprint(urls: DatabaseUrls, scratch: str) -> str:
+    """The fingerprint of a database migrated from scratch with the code as it is now.
+
+    Catches a revision edited in place, which Alembic cannot see on a database it already
+    migrated: then the filled database no longer has the schema the code would create.
+    """
+    scratch_urls = DatabaseUrls(
+        owner=urls.owner.set(database=scratch),
+        app=urls.app.set(database=scratch),
+        superuser=urls.superuser,
+    )
+    await drop_database(scratch_urls, scratch)
+    await ensure_database(scratch_urls, scratch)
+    database = Database.from_urls(scratch_urls, pool_size=1)
+    try:
+        await migrate.upgrade(database)
+        return await schema_fingerprint(scratch_urls)
+    finally:
+        await database.close()
+        await drop_database(scratch_urls, scratch)
 
 
 async def load(urls: DatabaseUrls) -> Fixture | None:
@@ -156,6 +219,7 @@ async def load(urls: DatabaseUrls) -> Fixture | None:
         langchain_session=uuid.UUID(data["langchain_session"]),
         messages=int(data["messages"]),
         langchain_rows=int(data["langchain_rows"]),
+        schema=str(data.get("schema", "")),
     )
 
 
@@ -258,6 +322,7 @@ async def build(keep: Keep, target_messages: int, say: Callable[[str], None]) ->
             langchain_session=langchain_session,
             messages=messages,
             langchain_rows=langchain_rows,
+            schema=await su.fetchval(SCHEMA_FINGERPRINT),
         )
         await su.execute(
             "INSERT INTO bench_fixture (key, value) VALUES ('done', $1) "

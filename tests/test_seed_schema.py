@@ -29,9 +29,10 @@ from asyncpg.exceptions import (
     UniqueViolationError,
 )
 
-from agentkeep.agent_sessions.models import NewAgentSession, StatusChange
+from agentkeep.agent_sessions.models import AgentSessionUpdate, NewAgentSession, StatusChange
 from agentkeep.database import migrate
-from agentkeep.errors import InvalidInput, SessionExpired
+from agentkeep.database.doctor import run_checks
+from agentkeep.errors import InvalidInput, SessionExpired, StaleVersion
 from agentkeep.ids import new_id, new_ids
 from agentkeep.messages.models import NewMessage
 from agentkeep.principal import Principal
@@ -367,6 +368,16 @@ async def test_users_defaults_match_seeds(as_app) -> None:
     assert row["full_name"] is None
 
 
+async def test_password_is_stored_as_argon2id_hash(as_app, make_user) -> None:
+    """004 users.password_hash: only a hash is stored (Argon2id, by the SDK)."""
+    password = "correct horse battery staple"
+    user = await make_user(password=password)
+    async with as_app(Principal.user(user.user_id)) as conn:
+        stored = await conn.fetchval("SELECT password_hash FROM users WHERE user_id = $1", user.user_id)
+    assert stored.startswith("$argon2id$")
+    assert password not in stored
+
+
 async def test_users_version_must_be_positive(as_app) -> None:
     user_id = new_id()
     async with as_app(Principal.user(user_id)) as conn:
@@ -441,6 +452,7 @@ SEED_INDEXES: dict[str, tuple[str, str]] = {
         "btree (user_id, is_archived, id DESC) WHERE (deleted_at IS NULL)",
     ),
     "ix_conversations_created_at": ("conversations", "btree (created_at)"),
+    "ix_conversations_agent_id": ("conversations", "btree (agent_id) WHERE (agent_id IS NOT NULL)"),
     "ix_conversations_agent_session": (
         "conversations",
         "btree (user_id, agent_session_id) WHERE (agent_session_id IS NOT NULL)",
@@ -451,7 +463,10 @@ SEED_INDEXES: dict[str, tuple[str, str]] = {
     ),
     "pk_messages": ("messages", "btree (user_id, id)"),
     "uq_messages_conversation_order": ("messages", "btree (user_id, conversation_id, id)"),
-    "ix_messages_parent": ("messages", "btree (user_id, parent_id) WHERE (parent_id IS NOT NULL)"),
+    "ix_messages_parent": (
+        "messages",
+        "btree (user_id, conversation_id, parent_id) WHERE (parent_id IS NOT NULL)",
+    ),
     "ix_messages_agent_session": (
         "messages",
         "btree (user_id, agent_session_id) WHERE (agent_session_id IS NOT NULL)",
@@ -957,6 +972,41 @@ async def test_expired_agent_session_cannot_start_or_resume(keep, make_user) -> 
     )
     assert cancelled.status == "cancelled"
     assert cancelled.completed_at is not None
+
+
+async def test_stale_version_update_is_refused(keep, make_user) -> None:
+    """001/002 optimistic locking: an update naming a version someone else moved on is refused."""
+    user = await make_user()
+    session = await keep.agent_sessions.create(user.user_id, NewAgentSession(agent_type="coder"))
+    assert session.version == 1
+    first = await keep.agent_sessions.update(
+        user.user_id, session.id, AgentSessionUpdate(version=1, context={"step": 1})
+    )
+    assert first.version == 2
+    with pytest.raises(StaleVersion):
+        await keep.agent_sessions.update(
+            user.user_id, session.id, AgentSessionUpdate(version=1, context={"step": "lost"})
+        )
+    current = await keep.agent_sessions.get(user.user_id, session.id)
+    assert (current.version, current.context) == (2, {"step": 1})
+
+
+async def test_context_carries_across_agent_sessions(keep, make_user) -> None:
+    """002 "context maintenance across sessions": a new session can start from the last one's."""
+    user = await make_user()
+    first = await keep.agent_sessions.create(
+        user.user_id,
+        NewAgentSession(agent_type="architect", context={"repo": "agentkeep", "style": "terse"}),
+    )
+    await keep.agent_sessions.create(
+        user.user_id, NewAgentSession(agent_type="qa", context={"repo": "other"})
+    )
+    second = await keep.agent_sessions.create(
+        user.user_id,
+        NewAgentSession(agent_type="architect", context={"style": "verbose"}, carry_context=True),
+    )
+    assert first.id != second.id
+    assert second.context == {"repo": "agentkeep", "style": "verbose"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1747,10 +1797,6 @@ async def test_every_foreign_key_names_its_delete_rule(owner) -> None:
     assert [name for name, rule in rules.items() if rule == "a"] == []
 
 
-# Foreign keys known to lack a supporting index (reported as a schema gap; remove when fixed).
-KNOWN_UNINDEXED_FOREIGN_KEYS = {"fk_conversations_agent_id_agents"}
-
-
 async def test_foreign_keys_are_indexed(owner) -> None:
     """004 1.4: an index whose leading columns are FK columns and include the FK's last column."""
     foreign_keys = await owner.fetch(FOREIGN_KEYS)
@@ -1779,7 +1825,7 @@ async def test_foreign_keys_are_indexed(owner) -> None:
         return False
 
     unindexed = {fk["conname"] for fk in foreign_keys if not covered(fk["table_name"], list(fk["columns"]))}
-    assert unindexed <= KNOWN_UNINDEXED_FOREIGN_KEYS, unindexed - KNOWN_UNINDEXED_FOREIGN_KEYS
+    assert unindexed == set()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1808,3 +1854,11 @@ async def test_migration_status_and_table_lookup(database, owner) -> None:
     applied = await owner.fetch("SELECT version_num FROM alembic_version")
     assert len(applied) == 1
     assert revisions[applied[0]["version_num"]].is_applied
+
+
+async def test_doctor_reports_a_healthy_database(database) -> None:
+    """002 `test_connection()`: `agentkeep doctor` checks reachability, version, pgvector, RLS."""
+    checks = {check.name: check for check in await run_checks(database)}
+    assert {"database reachable", "PostgreSQL version", "pgvector", "row-level security"} <= set(checks)
+    failing = [f"{check.name}: {check.detail}" for check in checks.values() if not check.ok]
+    assert failing == []

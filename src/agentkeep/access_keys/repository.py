@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.access_keys.tables import api_keys, service_keys
+from agentkeep.users.tables import users
 
 API_KEY_COLUMNS = [c for c in api_keys.c if c.name not in {"secret_hash", "updated_at"}]
 SERVICE_KEY_COLUMNS = [c for c in service_keys.c if c.name not in {"secret_hash", "updated_at"}]
@@ -33,8 +34,17 @@ async def insert_service_key(conn: AsyncConnection, values: Mapping[str, Any]) -
 
 
 async def find_api_key(conn: AsyncConnection, user_id: uuid.UUID, secret_hash: bytes) -> uuid.UUID | None:
-    statement = sa.select(api_keys.c.id).where(
-        api_keys.c.user_id == user_id, api_keys.c.secret_hash == secret_hash, _usable(api_keys)
+    """A usable key of a user who is still there: deleting or deactivating a user stops its keys."""
+    statement = (
+        sa.select(api_keys.c.id)
+        .join(users, users.c.user_id == api_keys.c.user_id)
+        .where(
+            api_keys.c.user_id == user_id,
+            api_keys.c.secret_hash == secret_hash,
+            _usable(api_keys),
+            users.c.deleted_at.is_(None),
+            users.c.is_active,
+        )
     )
     return (await conn.execute(statement)).scalar_one_or_none()
 

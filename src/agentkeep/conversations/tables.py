@@ -47,6 +47,7 @@ conversations = sa.Table(
         postgresql_where=sa.text("deleted_at IS NULL"),
     ),
     sa.Index("ix_conversations_created_at", "created_at"),
+    sa.Index("ix_conversations_agent_id", "agent_id", postgresql_where=sa.text("agent_id IS NOT NULL")),
     sa.Index(
         "ix_conversations_agent_session",
         "user_id",

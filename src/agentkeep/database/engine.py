@@ -3,11 +3,19 @@
 Every application transaction names its principal: ``BEGIN`` and ``SET LOCAL`` of the acting
 user go to the server in one round trip, and the setting dies with the transaction, so a pooled
 connection never carries a user over to the next borrower.
+
+Two ways in, same guarantees: :meth:`Database.transaction` hands out SQLAlchemy Core and asyncpg
+on one pooled connection; :meth:`Database.driver_transaction` hands out asyncpg alone, from a
+small pool of its own, for the hot paths (messages) where SQLAlchemy's pool checkout cost more
+than the query (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.errors import translate
-from agentkeep.database.urls import DatabaseUrls
+from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.principal import Principal
 
 
@@ -52,16 +60,115 @@ class Transaction:
     principal: Principal
 
 
+@dataclass(slots=True)
+class DriverTransaction:
+    """An asyncpg connection inside one transaction (no SQLAlchemy)."""
+
+    driver: asyncpg.Connection[Any]
+    principal: Principal
+
+
+def _json_decode(text: str) -> Any:
+    # Most JSON columns hold the empty object: skip the parser for it (a fresh dict each time).
+    return {} if text == "{}" else json.loads(text)
+
+
+async def _init_driver(conn: asyncpg.Connection[Any]) -> None:
+    """The JSON codecs SQLAlchemy's asyncpg dialect installs: JSON text in, Python objects out."""
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            type_name, encoder=str, decoder=_json_decode, schema="pg_catalog", format="text"
+        )
+
+
+class DriverPool:
+    """A minimal pool of asyncpg connections for :meth:`Database.driver_transaction`.
+
+    Borrowing is a list pop; giving back is a list append. Nothing is reset on return because
+    nothing survives a transaction: the principal is set with SET LOCAL inside it, and a
+    connection is given back only after COMMIT or ROLLBACK succeeded (otherwise it is closed).
+    Up to ``size`` connections are kept; up to ``2 * size`` are open at once, like the
+    SQLAlchemy pool's ``pool_size`` plus ``max_overflow``.
+    """
+
+    def __init__(self, dsn: str, size: int) -> None:
+        self._dsn = dsn
+        self._keep = size
+        self._limit = 2 * size
+        self._idle: list[asyncpg.Connection[Any]] = []
+        self._open = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._closed = False
+
+    async def acquire(self) -> asyncpg.Connection[Any]:
+        while True:
+            if self._closed:
+                raise RuntimeError("the database is closed")
+            if self._idle:
+                return self._idle.pop()
+            if self._open < self._limit:
+                self._open += 1
+                try:
+                    conn: asyncpg.Connection[Any] = await asyncpg.connect(self._dsn)
+                    await _init_driver(conn)
+                except BaseException:
+                    self._open -= 1
+                    self._wake_one()
+                    raise
+                return conn
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # woken and cancelled at once: pass the turn on
+                else:
+                    self._waiters.remove(waiter)
+                raise
+
+    def release(self, conn: asyncpg.Connection[Any], *, reusable: bool) -> None:
+        if reusable and not self._closed and not conn.is_closed() and len(self._idle) < self._keep:
+            self._idle.append(conn)
+        else:
+            self._open -= 1
+            if not conn.is_closed():
+                conn.terminate()
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            self._open -= 1
+            try:
+                await conn.close(timeout=5)
+            except Exception:
+                conn.terminate()
+        while self._waiters:
+            self._wake_one()
+
+
 @dataclass
 class Database:
     urls: DatabaseUrls
     app_engine: AsyncEngine
     owner_engine: AsyncEngine
     embedded: EmbeddedServer | None = None
+    drivers: DriverPool | None = None
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
-    def from_urls(cls, urls: DatabaseUrls, *, pool_size: int = 10, embedded: EmbeddedServer | None = None) -> Database:
+    def from_urls(
+        cls, urls: DatabaseUrls, *, pool_size: int = 10, embedded: EmbeddedServer | None = None
+    ) -> Database:
         # AUTOCOMMIT: SQLAlchemy sends no BEGIN of its own; transaction() sends BEGIN with the
         # principal's settings in the same round trip.
         app_engine = create_async_engine(
@@ -72,7 +179,10 @@ class Database:
             pool_pre_ping=False,
         )
         owner_engine = create_async_engine(urls.owner, pool_size=2, max_overflow=2)
-        return cls(urls=urls, app_engine=app_engine, owner_engine=owner_engine, embedded=embedded)
+        drivers = DriverPool(asyncpg_dsn(urls.app), pool_size)
+        return cls(
+            urls=urls, app_engine=app_engine, owner_engine=owner_engine, embedded=embedded, drivers=drivers
+        )
 
     @asynccontextmanager
     async def transaction(self, principal: Principal) -> AsyncIterator[Transaction]:
@@ -94,6 +204,36 @@ class Database:
                 raise
 
     @asynccontextmanager
+    async def driver_transaction(self, principal: Principal) -> AsyncIterator[DriverTransaction]:
+        """Like :meth:`transaction`, asyncpg only: ``BEGIN; SET LOCAL …``, your statements, COMMIT.
+
+        The connection goes back to the pool only once COMMIT or ROLLBACK went through (so no
+        transaction, and no SET LOCAL, outlives the block); if neither did, it is closed.
+        """
+        if self.drivers is None:
+            async with self.transaction(principal) as tx:
+                yield DriverTransaction(tx.driver, principal)
+            return
+        begin = begin_statement(principal)
+        drivers = self.drivers
+        driver = await drivers.acquire()
+        reusable = False
+        try:
+            await driver.execute(begin)
+            try:
+                yield DriverTransaction(driver, principal)
+                await driver.execute("COMMIT")
+            except BaseException as exc:
+                reusable = await _rolled_back(driver)
+                translated = translate(exc)
+                if translated is not None:
+                    raise translated from exc
+                raise
+            reusable = True
+        finally:
+            drivers.release(driver, reusable=reusable and not driver.is_in_transaction())
+
+    @asynccontextmanager
     async def owner_transaction(self) -> AsyncIterator[AsyncConnection]:
         """The schema owner's connection: migrations and operator-only tables."""
         async with self.owner_engine.begin() as conn:
@@ -103,10 +243,24 @@ class Database:
         if self._closed:
             return
         self._closed = True
+        if self.drivers is not None:
+            await self.drivers.close()
         await self.app_engine.dispose()
         await self.owner_engine.dispose()
         if self.embedded is not None:
             self.embedded.stop()
+
+
+async def _rolled_back(driver: asyncpg.Connection[Any]) -> bool:
+    """End a failed transaction; False when the connection is unusable and must be closed."""
+    try:
+        if driver.is_closed():
+            return False
+        if driver.is_in_transaction():
+            await driver.execute("ROLLBACK")
+        return True
+    except BaseException:
+        return False
 
 
 async def _rollback_or_discard(conn: AsyncConnection, driver: asyncpg.Connection[Any]) -> None:

@@ -41,7 +41,9 @@ def _field(table_name: str | None, constraint_name: str | None, column_name: str
         return None
     for constraint in table.constraints:
         if constraint.name == constraint_name:
-            columns = [c.name for c in getattr(constraint, "columns", []) if c.name != "user_id"]
+            # user_id leads every composite key; the column after it is the one the caller chose.
+            names = [c.name for c in getattr(constraint, "columns", [])]
+            columns = [name for name in names if name != "user_id"] or names
             if columns:
                 return str(columns[-1])
     for prefix in (f"ck_{table_name}_", f"uq_{table_name}_", f"{table_name}_"):

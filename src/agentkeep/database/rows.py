@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentkeep.errors import NotFound, StaleVersion
+from agentkeep.errors import Forbidden, NotFound, StaleVersion
 
 
 def key_clause(table: sa.Table, key: Mapping[str, Any]) -> sa.ColumnElement[bool]:
@@ -59,6 +59,10 @@ async def update_versioned(
     current = (await conn.execute(sa.select(table.c.version).where(where))).scalar_one_or_none()
     if current is None:
         raise NotFound(f"{what} not found")
+    if expected_version is None or current == expected_version:
+        # Visible and at the right version, yet not updated: a row-level security policy let
+        # this principal read the row but not write it (a catalog row and a user key).
+        raise Forbidden(f"this principal may read but not change this {what}")
     raise StaleVersion(
         f"{what} is at version {current}, not {expected_version}; read it again and retry",
         field="version",

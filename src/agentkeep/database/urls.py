@@ -36,7 +36,16 @@ class DatabaseUrls:
         if settings.app_database_url is not None:
             app = make_url(str(settings.app_database_url)).set(drivername="postgresql+asyncpg")
         else:
-            app = owner.set(username=APP_ROLE, password=settings.app_password)
+            # URL.set(password=None) keeps the old password: build the URL anew instead.
+            app = URL.create(
+                owner.drivername,
+                username=APP_ROLE,
+                password=settings.app_password,
+                host=owner.host,
+                port=owner.port,
+                database=owner.database,
+                query=owner.query,
+            )
         return cls(owner=owner, app=app)
 
 

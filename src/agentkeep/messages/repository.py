@@ -1,7 +1,8 @@
 """SQL for messages, run on asyncpg directly: these are the hot paths (docs/benchmarks.md).
 
 Takes the transaction's asyncpg connection; never commits. JSON columns go in as JSON text
-(the jsonb codec SQLAlchemy installs on every connection encodes text, decodes to objects).
+(the json/jsonb codecs on every connection, SQLAlchemy's or Database.driver_transaction's, take
+text and give back Python objects).
 """
 
 from __future__ import annotations
@@ -90,9 +91,11 @@ ancestors AS (
     SELECT p.* FROM messages p JOIN ancestors a ON p.user_id = a.user_id AND p.id = a.parent_id
 ),
 descendants AS (
-    SELECT * FROM messages WHERE user_id = $1 AND parent_id = $2 AND EXISTS (SELECT FROM ancestors)
+    SELECT m.* FROM messages m JOIN ancestors a
+        ON a.id = $2 AND m.user_id = a.user_id AND m.conversation_id = a.conversation_id AND m.parent_id = a.id
     UNION ALL
-    SELECT c.* FROM messages c JOIN descendants d ON c.user_id = d.user_id AND c.parent_id = d.id
+    SELECT c.* FROM messages c JOIN descendants d
+        ON c.user_id = d.user_id AND c.conversation_id = d.conversation_id AND c.parent_id = d.id
 )
 SELECT {COLUMNS} FROM (SELECT * FROM ancestors UNION SELECT * FROM descendants) t
 WHERE deleted_at IS NULL
@@ -108,7 +111,11 @@ RETURNING id
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    if value is None:
+        return None
+    if not value and type(value) is dict:
+        return "{}"  # the usual metadata: skip the encoder
+    return json.dumps(value, separators=(",", ":"))
 
 
 async def insert_one(
@@ -177,7 +184,11 @@ async def before(
 
 
 async def after(
-    driver: asyncpg.Connection, user_id: uuid.UUID, conversation_id: uuid.UUID, cursor: uuid.UUID | None, limit: int
+    driver: asyncpg.Connection,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    cursor: uuid.UUID | None,
+    limit: int,
 ) -> list[asyncpg.Record]:
     """Oldest first, strictly newer than ``cursor`` (from the start when None)."""
     if cursor is None:

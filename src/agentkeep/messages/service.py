@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
 
 from agentkeep.actors import Actor, acting_user, as_principal
 from agentkeep.database.engine import Database
@@ -17,31 +19,81 @@ from agentkeep.pagination import Page, checked_limit
 MAX_BATCH = 1000
 MAX_THREAD = 10_000
 
+Model = TypeVar("Model", bound=BaseModel)
+_BASE_MODEL_SLOTS = {"__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"}
+
+
+def _constructor(model: type[Model]) -> Callable[[dict[str, Any]], Model]:
+    """``model.model_construct(**values)`` for values that name every field, minus its cost.
+
+    Rows come from our own schema with its checks, so they are not validated again; and
+    model_construct's loop over fields, defaults and aliases costs more per message than
+    fetching the row (docs/benchmarks.md). This sets the same four attributes model_construct
+    sets. It is compared with model_construct once, here; if pydantic's internals ever differ,
+    model_construct is used instead.
+    """
+    fields = frozenset(model.model_fields)
+    new = object.__new__
+    set_attribute = object.__setattr__
+
+    def construct(values: dict[str, Any]) -> Model:
+        instance = new(model)
+        set_attribute(instance, "__dict__", values)
+        set_attribute(instance, "__pydantic_fields_set__", set(fields))
+        set_attribute(instance, "__pydantic_extra__", None)
+        set_attribute(instance, "__pydantic_private__", None)
+        return instance
+
+    def reference(values: dict[str, Any]) -> Model:
+        return model.model_construct(**values)
+
+    try:
+        sample = {name: f"sample {name}" for name in model.model_fields}
+        fast, slow = construct(dict(sample)), reference(dict(sample))
+        same = (
+            set(BaseModel.__slots__) == _BASE_MODEL_SLOTS
+            and model.__pydantic_post_init__ is None
+            and not model.__private_attributes__
+            and not model.__pydantic_root_model__
+            and fast.__dict__ == slow.__dict__
+            and fast.model_fields_set == slow.model_fields_set
+            and fast.__pydantic_extra__ == slow.__pydantic_extra__
+            and fast.__pydantic_private__ == slow.__pydantic_private__
+            and fast == slow
+        )
+    except Exception:
+        same = False
+    return construct if same else reference
+
+
+_message = _constructor(Message)
+
 
 def _from_row(row: Any) -> Message:
-    # Rows come from our own schema with its checks: validating them again would only cost time.
-    return Message.model_construct(**dict(row))
+    return _message(dict(row.items()))
 
 
 def _from_input(
     user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID, m: NewMessage, created_at: Any
 ) -> Message:
-    return Message.model_construct(
-        id=message_id,
-        user_id=user_id,
-        conversation_id=conversation_id,
-        parent_id=m.parent_id,
-        agent_session_id=m.agent_session_id,
-        role=m.role,
-        message_type=m.message_type,
-        content=m.content,
-        agent_name=m.agent_name,
-        reasoning_trace=m.reasoning_trace,
-        ethical_validation=m.ethical_validation,
-        metadata=m.metadata,
-        token_count=m.token_count,
-        model_used=m.model_used,
-        created_at=created_at,
+    return _message(
+        {
+            "id": message_id,
+            "user_id": user_id,
+            "conversation_id": conversation_id,
+            "parent_id": m.parent_id,
+            "agent_session_id": m.agent_session_id,
+            "role": m.role,
+            "message_type": m.message_type,
+            "content": m.content,
+            "agent_name": m.agent_name,
+            "reasoning_trace": m.reasoning_trace,
+            "ethical_validation": m.ethical_validation,
+            "metadata": m.metadata,
+            "token_count": m.token_count,
+            "model_used": m.model_used,
+            "created_at": created_at,
+        }
     )
 
 
@@ -50,9 +102,10 @@ class MessageService:
         self._database = database
 
     async def append(self, actor: Actor, conversation_id: uuid.UUID, message: NewMessage) -> Message:
-        user_id = acting_user(actor)
+        principal = as_principal(actor)
+        user_id = acting_user(principal)
         message_id = new_id()
-        async with self._database.transaction(as_principal(actor)) as tx:
+        async with self._database.driver_transaction(principal) as tx:
             created_at = await repository.insert_one(tx.driver, user_id, message_id, conversation_id, message)
         if created_at is None:
             raise NotFound("conversation not found", field="conversation_id")
@@ -64,19 +117,26 @@ class MessageService:
         """Append a batch in one statement and one transaction: all of it or none of it."""
         if not 1 <= len(batch) <= MAX_BATCH:
             raise InvalidInput(f"a batch holds 1 to {MAX_BATCH} messages", field="messages")
-        user_id = acting_user(actor)
+        principal = as_principal(actor)
+        user_id = acting_user(principal)
         ids = new_ids(len(batch))
-        async with self._database.transaction(as_principal(actor)) as tx:
-            inserted, created_at = await repository.insert_many(tx.driver, user_id, conversation_id, ids, batch)
+        async with self._database.driver_transaction(principal) as tx:
+            inserted, created_at = await repository.insert_many(
+                tx.driver, user_id, conversation_id, ids, batch
+            )
         if inserted == 0:
             raise NotFound("conversation not found", field="conversation_id")
-        return [_from_input(user_id, conversation_id, i, m, created_at) for i, m in zip(ids, batch, strict=True)]
+        return [
+            _from_input(user_id, conversation_id, i, m, created_at) for i, m in zip(ids, batch, strict=True)
+        ]
 
     async def latest(self, actor: Actor, conversation_id: uuid.UUID, limit: int = 50) -> list[Message]:
         """The last ``limit`` messages, oldest first: the context window to hand a model."""
         limit = checked_limit(limit)
-        async with self._database.transaction(as_principal(actor)) as tx:
-            rows = await repository.latest(tx.driver, acting_user(actor), conversation_id, limit)
+        principal = as_principal(actor)
+        user_id = acting_user(principal)
+        async with self._database.driver_transaction(principal) as tx:
+            rows = await repository.latest(tx.driver, user_id, conversation_id, limit)
         return [_from_row(row) for row in reversed(rows)]
 
     async def page(
@@ -92,8 +152,9 @@ class MessageService:
         """A page of messages. ``desc`` walks back from the newest (or from ``before``); ``asc``
         walks forward from the oldest (or from ``after``). ``next_cursor`` continues the walk."""
         limit = checked_limit(limit)
-        user_id = acting_user(actor)
-        async with self._database.transaction(as_principal(actor)) as tx:
+        principal = as_principal(actor)
+        user_id = acting_user(principal)
+        async with self._database.driver_transaction(principal) as tx:
             if order == "desc":
                 if after is not None:
                     raise InvalidInput("'after' goes with order 'asc'", field="after")
@@ -109,7 +170,7 @@ class MessageService:
         return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
     async def get(self, actor: Actor, message_id: uuid.UUID) -> Message:
-        async with self._database.transaction(as_principal(actor)) as tx:
+        async with self._database.driver_transaction(as_principal(actor)) as tx:
             row = await repository.get(tx.driver, acting_user(actor), message_id)
         if row is None:
             raise NotFound("message not found")
@@ -117,7 +178,7 @@ class MessageService:
 
     async def thread(self, actor: Actor, message_id: uuid.UUID) -> list[Message]:
         """The message, the chain of parents up to the root, and every reply below it."""
-        async with self._database.transaction(as_principal(actor)) as tx:
+        async with self._database.driver_transaction(as_principal(actor)) as tx:
             rows = await repository.thread(tx.driver, acting_user(actor), message_id, MAX_THREAD)
         if not rows:
             raise NotFound("message not found")
@@ -125,6 +186,6 @@ class MessageService:
 
     async def delete(self, actor: Actor, message_id: uuid.UUID) -> None:
         """Soft delete: hidden from reads; replies keep pointing at it."""
-        async with self._database.transaction(as_principal(actor)) as tx:
+        async with self._database.driver_transaction(as_principal(actor)) as tx:
             if not await repository.soft_delete(tx.driver, acting_user(actor), message_id):
                 raise NotFound("message not found")

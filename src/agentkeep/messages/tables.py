@@ -61,9 +61,19 @@ messages = sa.Table(
     # Latest N of a conversation and backwards paging are one backward scan of this index (ids are
     # UUIDv7, so id order is arrival order); it is also what a reply's parent key points at.
     sa.UniqueConstraint("user_id", "conversation_id", "id", name="uq_messages_conversation_order"),
-    sa.Index("ix_messages_parent", "user_id", "parent_id", postgresql_where=sa.text("parent_id IS NOT NULL")),
-    sa.Index("ix_messages_agent_session", "user_id", "agent_session_id",
-             postgresql_where=sa.text("agent_session_id IS NOT NULL")),
+    sa.Index(
+        "ix_messages_parent",
+        "user_id",
+        "conversation_id",
+        "parent_id",
+        postgresql_where=sa.text("parent_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_messages_agent_session",
+        "user_id",
+        "agent_session_id",
+        postgresql_where=sa.text("agent_session_id IS NOT NULL"),
+    ),
     sa.Index("ix_messages_agent_name", "agent_name", postgresql_where=sa.text("agent_name IS NOT NULL")),
     sa.Index("ix_messages_role", "role"),
     sa.Index("ix_messages_created_at", "created_at"),

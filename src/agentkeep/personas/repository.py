@@ -45,12 +45,17 @@ async def insert_activation(conn: AsyncConnection, values: Mapping[str, Any]) ->
 
 
 async def deactivate(
-    conn: AsyncConnection, user_id: uuid.UUID, activation_id: uuid.UUID, results: Any
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    agent_session_id: uuid.UUID,
+    activation_id: uuid.UUID,
+    results: Any,
 ) -> sa.RowMapping | None:
     statement = (
         sa.update(persona_activations)
         .where(
             persona_activations.c.user_id == user_id,
+            persona_activations.c.agent_session_id == agent_session_id,
             persona_activations.c.id == activation_id,
             persona_activations.c.deactivated_at.is_(None),
         )

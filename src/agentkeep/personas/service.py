@@ -59,12 +59,17 @@ class PersonaService:
         return PersonaActivation.model_validate(dict(row))
 
     async def deactivate(
-        self, actor: Actor, activation_id: uuid.UUID, results: Any = None
+        self, actor: Actor, agent_session_id: uuid.UUID, activation_id: uuid.UUID, results: Any = None
     ) -> PersonaActivation:
+        """End a persona's activation within the agent session it belongs to."""
+        user_id = acting_user(actor)
         async with self._database.transaction(as_principal(actor)) as tx:
-            row = await repository.deactivate(tx.conn, acting_user(actor), activation_id, results)
-        if row is None:
-            raise Conflict("no active persona activation with that id", field="activation_id")
+            row = await repository.deactivate(tx.conn, user_id, agent_session_id, activation_id, results)
+            if row is None:
+                known = await repository.activations_of_session(tx.conn, user_id, agent_session_id)
+                if activation_id not in {activation["id"] for activation in known}:
+                    raise NotFound("no such persona activation in this agent session", field="activation_id")
+                raise Conflict("this persona activation has already ended", field="activation_id")
         return PersonaActivation.model_validate(dict(row))
 
     async def activations(

@@ -90,4 +90,4 @@ async def deactivate_persona(
     activation_id: uuid.UUID,
     results: Annotated[dict[str, Any] | None, Body(embed=True)] = None,
 ) -> PersonaActivation:
-    return await keep.personas.deactivate(principal, activation_id, results)
+    return await keep.personas.deactivate(principal, session_id, activation_id, results)

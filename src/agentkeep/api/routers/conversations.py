@@ -6,7 +6,7 @@ OpenAI's Conversations API shape will live beside this at /v1/conversations.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
@@ -28,11 +28,15 @@ async def create_conversation(
 async def list_conversations(
     keep: KeepDep,
     principal: UserPrincipalDep,
-    archived: Annotated[bool | None, Query(description="true, false, or omit for both")] = False,
+    archived: Annotated[
+        Literal["false", "true", "any"],
+        Query(description="false (the default): live ones; true: archived ones; any: both"),
+    ] = "false",
     before: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
 ) -> Page[Conversation]:
-    return await keep.conversations.list(principal, archived=archived, before=before, limit=limit)
+    wanted = {"false": False, "true": True, "any": None}[archived]
+    return await keep.conversations.list(principal, archived=wanted, before=before, limit=limit)
 
 
 @router.get("/{conversation_id}")

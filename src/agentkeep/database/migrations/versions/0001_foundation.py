@@ -587,6 +587,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_conversations_created_at", "conversations", ["created_at"], unique=False)
     op.create_index(
+        "ix_conversations_agent_id",
+        "conversations",
+        ["agent_id"],
+        unique=False,
+        postgresql_where=sa.text("agent_id IS NOT NULL"),
+    )
+    op.create_index(
         "ix_conversations_deleted_at",
         "conversations",
         ["deleted_at"],
@@ -758,7 +765,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_messages_parent",
         "messages",
-        ["user_id", "parent_id"],
+        ["user_id", "conversation_id", "parent_id"],
         unique=False,
         postgresql_where=sa.text("parent_id IS NOT NULL"),
     )
@@ -811,6 +818,7 @@ def downgrade() -> None:
         postgresql_where=sa.text("deleted_at IS NOT NULL"),
     )
     op.drop_index("ix_conversations_created_at", table_name="conversations")
+    op.drop_index("ix_conversations_agent_id", table_name="conversations")
     op.drop_index(
         "ix_conversations_agent_session",
         table_name="conversations",

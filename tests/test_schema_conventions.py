@@ -1,0 +1,57 @@
+"""The conventions every table follows (DESIGN.md, seed 004's naming), checked on the live schema."""
+
+from __future__ import annotations
+
+import re
+
+import asyncpg
+import sqlalchemy as sa
+
+from agentkeep.database.schema import metadata
+
+
+def test_every_foreign_key_says_what_happens_on_delete() -> None:
+    for table in metadata.sorted_tables:
+        for constraint in table.constraints:
+            if isinstance(constraint, sa.ForeignKeyConstraint):
+                assert constraint.ondelete, f"{constraint.name} has no explicit ON DELETE"
+
+
+def test_names_follow_seed_004() -> None:
+    plural_snake = re.compile(r"^[a-z]+(_[a-z]+)*s$")
+    for table in metadata.sorted_tables:
+        assert plural_snake.match(table.name), f"{table.name} is not a plural snake_case name"
+        for column in table.c:
+            if isinstance(column.type, sa.Boolean):
+                assert column.name.startswith(("is_", "has_")), f"{table.name}.{column.name}"
+            if column.name.endswith("_at"):
+                assert isinstance(column.type, sa.DateTime) and column.type.timezone, f"{table.name}.{column.name}"
+        assert {"created_at", "updated_at"} <= set(table.c.keys()), f"{table.name} lacks timestamps"
+
+
+async def test_updated_at_is_kept_by_a_trigger_on_every_table(owner: asyncpg.Connection) -> None:
+    triggers = {
+        row["table"]
+        for row in await owner.fetch(
+            "SELECT tgrelid::regclass::text AS table FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
+            " WHERE p.proname = 'agentkeep_set_updated_at' AND NOT t.tgisinternal"
+        )
+    }
+    assert triggers == {table.name for table in metadata.sorted_tables if "updated_at" in table.c}
+
+
+async def test_every_foreign_key_is_backed_by_an_index(owner: asyncpg.Connection) -> None:
+    """Cascades and joins from the referenced side must not scan the referencing table."""
+    unindexed = await owner.fetch(
+        """
+        SELECT c.conrelid::regclass::text AS table, c.conname
+        FROM pg_constraint c
+        WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace
+          AND NOT EXISTS (
+              SELECT FROM pg_index i
+              WHERE i.indrelid = c.conrelid
+                AND (i.indkey::int2[])[0:array_length(c.conkey, 1) - 1] @> c.conkey
+          )
+        """
+    )
+    assert [tuple(row) for row in unindexed] == []
