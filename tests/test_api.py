@@ -363,20 +363,28 @@ async def test_conversations_keyset_pagination(client: httpx.AsyncClient, alice:
     assert seen == list(reversed(made))  # newest first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: GET /api/conversations documents archived as 'true, false, or omit for both' but "
-    "defaults to false, so omitting it hides archived conversations and no request lists both",
-)
-async def test_conversations_omitting_archived_lists_both(client: httpx.AsyncClient, alice: Account) -> None:
+async def test_conversations_archived_filter(client: httpx.AsyncClient, alice: Account) -> None:
     live = await new_conversation(client, alice, "live")
     old = await new_conversation(client, alice, "old")
     archived = await client.patch(
         f"/api/conversations/{old['id']}", json={"is_archived": True}, headers=alice.headers
     )
     assert archived.status_code == 200
-    response = await client.get("/api/conversations", headers=alice.headers)
-    assert {c["id"] for c in response.json()["items"]} == {live["id"], old["id"]}
+
+    async def listed(**params: str) -> list[str]:
+        response = await client.get("/api/conversations", params=params, headers=alice.headers)
+        assert response.status_code == 200, response.text
+        return [c["id"] for c in response.json()["items"]]
+
+    assert await listed() == [live["id"]]  # live ones by default
+    assert await listed(archived="false") == [live["id"]]
+    assert await listed(archived="true") == [old["id"]]
+    assert await listed(archived="any") == [old["id"], live["id"]]  # newest first
+    assert_problem(
+        await client.get("/api/conversations", params={"archived": "maybe"}, headers=alice.headers),
+        422,
+        field="archived",
+    )
 
 
 # --- messages -------------------------------------------------------------------------------------
@@ -717,12 +725,6 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, alice: Account) 
     assert await message_ids(client, alice, conversation["id"]) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: BodySizeLimit raises BodyTooLarge from receive(); FastAPI wraps any exception while "
-    "reading the body into 400 'There was an error parsing the body', so a chunked oversized body "
-    "gets 400, not 413",
-)
 async def test_oversized_streamed_body_is_413(client: httpx.AsyncClient, alice: Account) -> None:
     """No Content-Length: the limit must hold while the body streams in."""
     conversation = await new_conversation(client, alice)
@@ -956,17 +958,13 @@ async def test_agent_catalog_permissions(
     assert by_service.json()["is_active"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: PATCH of a catalog row (agent, persona) with a user key answers 409 'Stale version: "
-    "agent is at version 1, not 1' instead of 403: update_versioned reads RLS's silent no-op as a "
-    "version conflict",
-)
 async def test_user_key_cannot_edit_catalog_rows(
     client: httpx.AsyncClient, service: dict[str, str], alice: Account
 ) -> None:
     agent = await client.post(
-        "/api/agents", json={"name": f"agent-{uuid.uuid4().hex[:10]}", "persona_type": "helper"}, headers=service
+        "/api/agents",
+        json={"name": f"agent-{uuid.uuid4().hex[:10]}", "persona_type": "helper"},
+        headers=service,
     )
     persona = await client.post("/api/personas", json=persona_body(), headers=service)
     assert agent.status_code == persona.status_code == 201
@@ -974,11 +972,17 @@ async def test_user_key_cannot_edit_catalog_rows(
         f"/api/agents/{agent.json()['id']}", json={"version": 1, "is_active": False}, headers=alice.headers
     )
     persona_edit = await client.patch(
-        f"/api/personas/{persona.json()['id']}", json={"version": 1, "is_active": False}, headers=alice.headers
+        f"/api/personas/{persona.json()['id']}",
+        json={"version": 1, "is_active": False},
+        headers=alice.headers,
     )
     # Nothing changed either way (the database refused) ...
-    assert (await client.get(f"/api/agents/{agent.json()['id']}", headers=alice.headers)).json()["version"] == 1
-    assert (await client.get(f"/api/personas/{persona.json()['id']}", headers=alice.headers)).json()["version"] == 1
+    assert (await client.get(f"/api/agents/{agent.json()['id']}", headers=alice.headers)).json()[
+        "version"
+    ] == 1
+    assert (await client.get(f"/api/personas/{persona.json()['id']}", headers=alice.headers)).json()[
+        "version"
+    ] == 1
     # ... but the caller must be told it is not allowed, not that its version is stale.
     assert_problem(agent_edit, 403)
     assert_problem(persona_edit, 403)
@@ -1105,28 +1109,23 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
     assert health.json() == {"status": "ok"}
 
 
-# --- known bugs -----------------------------------------------------------------------------------
+# --- regressions ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a soft-deleted user's API key still authenticates: find_api_key does not check "
-    "users.deleted_at, so a deleted user keeps writing conversations and minting keys",
-)
 async def test_deleted_users_key_stops_working(client: httpx.AsyncClient, alice: Account) -> None:
+    conversation = await new_conversation(client, alice, "before")
     assert (await client.delete("/api/users/me", headers=alice.headers)).status_code == 204
-    assert_problem(await client.get("/api/users/me", headers=alice.headers), 404)
-    assert_problem(await client.post("/api/conversations", json={"title": "ghost"}, headers=alice.headers), 401)
+    assert_problem(await client.get("/api/users/me", headers=alice.headers), 401)
+    assert_problem(await client.get(f"/api/conversations/{conversation['id']}", headers=alice.headers), 401)
+    assert_problem(
+        await client.post("/api/conversations", json={"title": "ghost"}, headers=alice.headers), 401
+    )
     assert_problem(await client.post("/api/keys", json={"name": "ghost"}, headers=alice.headers), 401)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a service key acting for an unknown user gets a problem whose errors[].field is the "
-    "constraint name 'fk_conversations_user_id_users' (database/errors._field drops user_id and "
-    "falls back to the constraint name)",
-)
-async def test_service_key_for_unknown_user_names_the_user(client: httpx.AsyncClient, service: dict[str, str]) -> None:
+async def test_service_key_for_unknown_user_names_the_user(
+    client: httpx.AsyncClient, service: dict[str, str]
+) -> None:
     response = await client.post(
         "/api/conversations", json={"title": "x"}, headers=service | {"X-Agentkeep-User": str(uuid.uuid4())}
     )
@@ -1135,11 +1134,6 @@ async def test_service_key_for_unknown_user_names_the_user(client: httpx.AsyncCl
     assert {e["field"] for e in body["errors"]} <= {"user_id", "X-Agentkeep-User"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: POST /api/agent-sessions/{session_id}/persona-activations/{activation_id}/deactivate "
-    "ignores session_id, so an activation is ended through any session's URL",
-)
 async def test_deactivate_checks_the_session_in_the_path(
     client: httpx.AsyncClient, service: dict[str, str], alice: Account
 ) -> None:
@@ -1156,6 +1150,8 @@ async def test_deactivate_checks_the_session_in_the_path(
         f"/api/agent-sessions/{other['id']}/persona-activations/{activated.json()['id']}/deactivate",
         headers=alice.headers,
     )
-    still = await client.get(f"/api/agent-sessions/{session['id']}/persona-activations", headers=alice.headers)
+    still = await client.get(
+        f"/api/agent-sessions/{session['id']}/persona-activations", headers=alice.headers
+    )
     assert still.json()[0]["deactivated_at"] is None
     assert_problem(wrong, 404)

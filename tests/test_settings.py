@@ -60,7 +60,9 @@ def test_bad_database_url_names_the_variable(monkeypatch: pytest.MonkeyPatch, va
         ("AGENTKEEP_SESSION_TTL_SECONDS", "5"),
     ],
 )
-def test_other_bad_values_name_their_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+def test_other_bad_values_name_their_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
     assert refusal(monkeypatch, **{variable: value}).startswith(f"{variable}:")
 
 
@@ -113,11 +115,6 @@ def test_empty_database_url_means_embedded(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.uses_embedded_server is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: AGENTKEEP_DATA_DIR='~/…' is not expanded: Settings keeps Path('~/…'), so "
-    "EmbeddedServer.start creates a literal '~' folder in the working directory",
-)
 def test_data_dir_expands_home(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENTKEEP_DATA_DIR", "~/agentkeep-data")
     assert load_settings().data_dir == Path.home() / "agentkeep-data"
@@ -141,11 +138,6 @@ def test_urls_swap_the_user_for_the_app_role(monkeypatch: pytest.MonkeyPatch) ->
     assert urls.superuser is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with AGENTKEEP_APP_PASSWORD unset the app URL keeps the owner's password: "
-    "URL.set(password=None) leaves the password unchanged",
-)
 def test_urls_without_app_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENTKEEP_DATABASE_URL", "postgresql://keeper:s3cret@localhost/keepdb")
     urls = DatabaseUrls.from_settings(load_settings())
@@ -159,7 +151,12 @@ def test_explicit_app_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENTKEEP_APP_DATABASE_URL", "postgresql+asyncpg://someone:pw@replica:6543/keepdb")
     urls = DatabaseUrls.from_settings(load_settings())
     assert urls.app.drivername == "postgresql+asyncpg"
-    assert (urls.app.username, urls.app.password, urls.app.host, urls.app.port) == ("someone", "pw", "replica", 6543)
+    assert (urls.app.username, urls.app.password, urls.app.host, urls.app.port) == (
+        "someone",
+        "pw",
+        "replica",
+        6543,
+    )
     assert urls.owner.username == "keeper"
 
 

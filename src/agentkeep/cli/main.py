@@ -6,9 +6,12 @@ Errors print one line to stderr and exit 1; usage errors exit 2 (Typer's own).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
+import threading
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -68,6 +71,31 @@ async def _with_keep(settings: Settings, work: Callable[[Keep], Awaitable[T]]) -
         await keep.close()
 
 
+def _graceful_server(config: Any) -> Any:
+    """A uvicorn server that, after a Ctrl-C, returns instead of raising the signal again.
+
+    uvicorn re-raises the signal it caught once it has shut down; asyncio.run would then cancel
+    our own shutdown (closing the pool, stopping the embedded database) half way.
+    """
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return GracefulServer(config)
+
+
 async def _serve(settings: Settings, host: str, port: int, *, first_run_key: bool) -> None:
     import uvicorn
 
@@ -84,7 +112,7 @@ async def _serve(settings: Settings, host: str, port: int, *, first_run_key: boo
             f"agentkeep is serving on [bold]http://{host}:{port}[/bold] (API docs at /docs). Ctrl-C stops it."
         )
         config = uvicorn.Config(create_app(keep=keep), host=host, port=port, log_level="info", lifespan="on")
-        await uvicorn.Server(config).serve()
+        await _graceful_server(config).serve()
     finally:
         await keep.close()
         out.print("agentkeep stopped; the database was shut down cleanly.")
@@ -122,8 +150,13 @@ def migrate_up(
     table: Annotated[str | None, typer.Option(help="Migrate just far enough to create this table.")] = None,
 ) -> None:
     """Apply migrations up to REVISION (default: all)."""
-    target = migrations.revision_creating(table) if table else revision
-    _run(_with_database(_settings(), lambda db: migrations.upgrade(db, target)))
+    settings = _settings()
+    try:
+        target = migrations.revision_creating(table) if table else revision
+    except AgentkeepError as exc:
+        err.print(f"[red]error:[/red] {exc.detail}", highlight=False)
+        raise typer.Exit(1) from None
+    _run(_with_database(settings, lambda db: migrations.upgrade(db, target)))
     out.print(f"migrated up to {target}")
 
 

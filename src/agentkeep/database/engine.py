@@ -17,8 +17,9 @@ import json
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import asyncpg
@@ -46,9 +47,23 @@ def principal_settings(principal: Principal) -> list[str]:
     return statements
 
 
+_BEGIN_STATEMENTS: dict[Principal, str] = {}
+_BEGIN_STATEMENTS_KEPT = 4096
+
+
 def begin_statement(principal: Principal) -> str:
-    """BEGIN plus the principal's settings, as one simple-protocol statement (one round trip)."""
-    return "; ".join(["BEGIN", *principal_settings(principal)])
+    """BEGIN plus the principal's settings, as one simple-protocol statement (one round trip).
+
+    Remembered per principal (a frozen value): parsing and printing the UUID again on every
+    transaction was a measurable part of a short one (docs/benchmarks.md).
+    """
+    statement = _BEGIN_STATEMENTS.get(principal)
+    if statement is None:
+        statement = "; ".join(["BEGIN", *principal_settings(principal)])
+        if len(_BEGIN_STATEMENTS) >= _BEGIN_STATEMENTS_KEPT:
+            _BEGIN_STATEMENTS.clear()
+        _BEGIN_STATEMENTS[principal] = statement
+    return statement
 
 
 @dataclass
@@ -68,9 +83,19 @@ class DriverTransaction:
     principal: Principal
 
 
+_raw_decode = json.JSONDecoder().raw_decode
+
+
 def _json_decode(text: str) -> Any:
-    # Most JSON columns hold the empty object: skip the parser for it (a fresh dict each time).
-    return {} if text == "{}" else json.loads(text)
+    """``json.loads``, faster on what PostgreSQL prints for jsonb (docs/benchmarks.md)."""
+    if text == "{}":
+        return {}  # most JSON columns hold the empty object (a fresh dict each time)
+    try:
+        # raw_decode skips loads' two whitespace scans; jsonb output has no surrounding blanks.
+        value, end = _raw_decode(text)
+    except ValueError:
+        return json.loads(text)  # e.g. a json (not jsonb) value with leading blanks
+    return value if end == len(text) else json.loads(text)
 
 
 async def _init_driver(conn: asyncpg.Connection[Any]) -> None:
@@ -156,6 +181,52 @@ class DriverPool:
             self._wake_one()
 
 
+class _DriverScope:
+    """The context manager of :meth:`Database.driver_transaction` (a class: cheaper than a
+    generator-based one on a path this short)."""
+
+    __slots__ = ("_driver", "_pool", "_principal")
+
+    def __init__(self, pool: DriverPool, principal: Principal) -> None:
+        self._pool = pool
+        self._principal = principal
+        self._driver: asyncpg.Connection[Any] | None = None
+
+    async def __aenter__(self) -> DriverTransaction:
+        begin = begin_statement(self._principal)
+        driver = await self._pool.acquire()
+        try:
+            await driver.execute(begin)
+        except BaseException:
+            self._pool.release(driver, reusable=False)
+            raise
+        self._driver = driver
+        return DriverTransaction(driver, self._principal)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        driver = self._driver
+        assert driver is not None
+        self._driver = None
+        if exc is None:
+            try:
+                await driver.execute("COMMIT")
+            except BaseException as commit_error:
+                exc = commit_error
+            else:
+                self._pool.release(driver, reusable=not driver.is_in_transaction())
+                return
+        reusable = await _rolled_back(driver)
+        self._pool.release(driver, reusable=reusable and not driver.is_in_transaction())
+        translated = translate(exc)
+        if translated is not None:
+            raise translated from exc
+        if exc_type is None:
+            raise exc  # COMMIT failed: the caller must know
+        # Otherwise returning None lets the caller's own exception propagate unchanged.
+
+
 @dataclass
 class Database:
     urls: DatabaseUrls
@@ -203,35 +274,22 @@ class Database:
                     raise translated from exc
                 raise
 
-    @asynccontextmanager
-    async def driver_transaction(self, principal: Principal) -> AsyncIterator[DriverTransaction]:
+    def driver_transaction(self, principal: Principal) -> AbstractAsyncContextManager[DriverTransaction]:
         """Like :meth:`transaction`, asyncpg only: ``BEGIN; SET LOCAL …``, your statements, COMMIT.
 
         The connection goes back to the pool only once COMMIT or ROLLBACK went through (so no
         transaction, and no SET LOCAL, outlives the block); if neither did, it is closed.
         """
         if self.drivers is None:
-            async with self.transaction(principal) as tx:
-                yield DriverTransaction(tx.driver, principal)
-            return
-        begin = begin_statement(principal)
-        drivers = self.drivers
-        driver = await drivers.acquire()
-        reusable = False
-        try:
-            await driver.execute(begin)
-            try:
-                yield DriverTransaction(driver, principal)
-                await driver.execute("COMMIT")
-            except BaseException as exc:
-                reusable = await _rolled_back(driver)
-                translated = translate(exc)
-                if translated is not None:
-                    raise translated from exc
-                raise
-            reusable = True
-        finally:
-            drivers.release(driver, reusable=reusable and not driver.is_in_transaction())
+            return self._driver_transaction_via_sqlalchemy(principal)
+        return _DriverScope(self.drivers, principal)
+
+    @asynccontextmanager
+    async def _driver_transaction_via_sqlalchemy(
+        self, principal: Principal
+    ) -> AsyncIterator[DriverTransaction]:
+        async with self.transaction(principal) as tx:
+            yield DriverTransaction(tx.driver, principal)
 
     @asynccontextmanager
     async def owner_transaction(self) -> AsyncIterator[AsyncConnection]:
