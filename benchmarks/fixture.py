@@ -134,9 +134,7 @@ SELECT md5(string_agg(item, E'\\n' ORDER BY item)) FROM (
 ) AS schema
 """
 
-FIXTURE_TABLE = (
-    "CREATE TABLE IF NOT EXISTS bench_fixture (key text PRIMARY KEY, value text NOT NULL)"
-)
+FIXTURE_TABLE = "CREATE TABLE IF NOT EXISTS bench_fixture (key text PRIMARY KEY, value text NOT NULL)"
 
 
 @dataclass(frozen=True)
@@ -261,9 +259,7 @@ async def build(keep: Keep, target_messages: int, say: Callable[[str], None]) ->
             )
             background.append((user.user_id, [row["id"] for row in rows]))
         target_user = await keep.users.create(NewUser(email="bench-target@example.com"))
-        targets = {
-            size: (await keep.conversations.create(target_user.user_id)).id for size in TARGET_SIZES
-        }
+        targets = {size: (await keep.conversations.create(target_user.user_id)).id for size in TARGET_SIZES}
 
         say(
             f"writing {STEPS * visits_per_step * sum(VISIT_COUNTS) + sum(TARGET_SIZES):,} messages "
@@ -331,21 +327,16 @@ async def build(keep: Keep, target_messages: int, say: Callable[[str], None]) ->
         )
     finally:
         await su.close()
-    say(
-        f"filled in {time.perf_counter() - started:.0f} s: {messages:,} messages, {langchain_rows:,} langchain rows"
-    )
+    elapsed = time.perf_counter() - started
+    say(f"filled in {elapsed:.0f} s: {messages:,} messages, {langchain_rows:,} langchain rows")
     return fixture
 
 
-async def _build_langchain(
-    urls: DatabaseUrls, target_messages: int, say: Callable[[str], None]
-) -> uuid.UUID:
+async def _build_langchain(urls: DatabaseUrls, target_messages: int, say: Callable[[str], None]) -> uuid.UUID:
     per_step = max(1, target_messages // LANGCHAIN_STEPS)
     target_size = TARGET_SIZES[1]
     chunk = target_size // LANGCHAIN_STEPS
-    say(
-        f"langchain-postgres: {LANGCHAIN_STEPS * (per_step + chunk):,} rows in table {LANGCHAIN_TABLE}"
-    )
+    say(f"langchain-postgres: {LANGCHAIN_STEPS * (per_step + chunk):,} rows in table {LANGCHAIN_TABLE}")
     session = uuid.uuid4()
     human = json.dumps(message_to_dict(HumanMessage(content="")))
     ai = json.dumps(message_to_dict(AIMessage(content="")))

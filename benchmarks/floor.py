@@ -29,7 +29,7 @@ FROM unnest($3::uuid[], $4::text[], $5::text[]) AS m(id, role, content)
 
 # The same columns the SDK returns, the same index (user_id, conversation_id, id) backwards.
 LATEST = """
-SELECT id, user_id, conversation_id, parent_id, agent_session_id, role, message_type, content,
+SELECT id, user_id, conversation_id, parent_message_id, agent_session_id, role, message_type, content,
        agent_name, reasoning_trace, ethical_validation, metadata, token_count, model_used,
        created_at
 FROM messages
@@ -47,7 +47,9 @@ class Floor:
         self.user_id = user_id
         # Byte for byte what agentkeep.database.engine.begin_statement sends for a service
         # principal acting for this user.
-        self.begin = f"BEGIN; SET LOCAL agentkeep.user_id = '{user_id}'; SET LOCAL agentkeep.principal = 'service'"
+        self.begin = (
+            f"BEGIN; SET LOCAL agentkeep.user_id = '{user_id}'; SET LOCAL agentkeep.principal = 'service'"
+        )
 
     @classmethod
     async def connect(cls, dsn: str, user_id: uuid.UUID) -> Floor:

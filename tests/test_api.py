@@ -398,13 +398,15 @@ async def test_append_single_and_agent_role(client: httpx.AsyncClient, alice: Ac
     assert first["conversation_id"] == conversation["id"]
     assert first["user_id"] == alice.user_id
     assert first["metadata"] == {"n": 1}
-    reply = await append(client, alice, conversation["id"], "hi!", role="agent", parent_id=first["id"])
+    reply = await append(
+        client, alice, conversation["id"], "hi!", role="agent", parent_message_id=first["id"]
+    )
     assert reply["role"] == "assistant"
 
     stored = await client.get(f"/api/messages/{reply['id']}", headers=alice.headers)
     assert stored.status_code == 200
     assert stored.json()["role"] == "assistant"
-    assert stored.json()["parent_id"] == first["id"]
+    assert stored.json()["parent_message_id"] == first["id"]
     assert stored.json()["content"] == "hi!"
 
 
@@ -452,9 +454,9 @@ async def test_thread_of_a_reply_chain(client: httpx.AsyncClient, alice: Account
     conversation = await new_conversation(client, alice)
     cid = conversation["id"]
     root = await append(client, alice, cid, "root")
-    middle = await append(client, alice, cid, "middle", role="assistant", parent_id=root["id"])
-    leaf = await append(client, alice, cid, "leaf", parent_id=middle["id"])
-    sibling = await append(client, alice, cid, "sibling", role="assistant", parent_id=root["id"])
+    middle = await append(client, alice, cid, "middle", role="assistant", parent_message_id=root["id"])
+    leaf = await append(client, alice, cid, "leaf", parent_message_id=middle["id"])
+    sibling = await append(client, alice, cid, "sibling", role="assistant", parent_message_id=root["id"])
     unrelated = await append(client, alice, cid, "unrelated")
 
     thread = await client.get(f"/api/messages/{middle['id']}/thread", headers=alice.headers)
@@ -585,7 +587,7 @@ async def test_cannot_append_to_another_users_conversation(
     mine = await new_conversation(client, alice)
     reply = await client.post(
         f"/api/conversations/{mine['id']}/messages",
-        json={"role": "user", "content": "re", "parent_id": first["id"]},
+        json={"role": "user", "content": "re", "parent_message_id": first["id"]},
         headers=alice.headers,
     )
     assert 400 <= reply.status_code < 500

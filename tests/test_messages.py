@@ -88,13 +88,15 @@ async def test_a_thread_is_the_path_to_the_root_and_every_reply_below(
     user, conversation = chat
     root = await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="root"))
     a = await keep.messages.append(
-        user.user_id, conversation.id, NewMessage(role="assistant", content="a", parent_id=root.id)
+        user.user_id, conversation.id, NewMessage(role="assistant", content="a", parent_message_id=root.id)
     )
     b = await keep.messages.append(
-        user.user_id, conversation.id, NewMessage(role="user", content="b", parent_id=a.id)
+        user.user_id, conversation.id, NewMessage(role="user", content="b", parent_message_id=a.id)
     )
     sibling = await keep.messages.append(
-        user.user_id, conversation.id, NewMessage(role="assistant", content="sibling", parent_id=root.id)
+        user.user_id,
+        conversation.id,
+        NewMessage(role="assistant", content="sibling", parent_message_id=root.id),
     )
     await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="unrelated"))
     assert [m.content for m in await keep.messages.thread(user.user_id, a.id)] == ["root", "a", "b"]
@@ -105,7 +107,7 @@ async def test_a_thread_is_the_path_to_the_root_and_every_reply_below(
         "sibling",
     ]
     assert [m.id for m in await keep.messages.thread(user.user_id, sibling.id)] == [root.id, sibling.id]
-    assert b.parent_id == a.id
+    assert b.parent_message_id == a.id
 
 
 async def test_a_reply_must_be_in_the_same_conversation(keep: Keep, chat: tuple[Any, Any]) -> None:
@@ -114,7 +116,7 @@ async def test_a_reply_must_be_in_the_same_conversation(keep: Keep, chat: tuple[
     parent = await keep.messages.append(user.user_id, other.id, NewMessage(role="user", content="elsewhere"))
     with pytest.raises(NotFound):
         await keep.messages.append(
-            user.user_id, conversation.id, NewMessage(role="user", content="x", parent_id=parent.id)
+            user.user_id, conversation.id, NewMessage(role="user", content="x", parent_message_id=parent.id)
         )
     assert await keep.messages.latest(user.user_id, conversation.id) == []
 
@@ -125,7 +127,7 @@ async def test_a_batch_is_stored_whole_or_not_at_all(keep: Keep, chat: tuple[Any
     foreign = await keep.messages.append(user.user_id, other.id, NewMessage(role="user", content="foreign"))
     await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="before"))
     batch = [NewMessage(role="user", content=f"b{i}") for i in range(10)]
-    batch[7] = NewMessage(role="user", content="bad parent", parent_id=foreign.id)
+    batch[7] = NewMessage(role="user", content="bad parent", parent_message_id=foreign.id)
     with pytest.raises(NotFound):
         await keep.messages.append_many(user.user_id, conversation.id, batch)
     assert [m.content for m in await keep.messages.latest(user.user_id, conversation.id)] == ["before"]

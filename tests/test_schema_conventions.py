@@ -25,7 +25,9 @@ def test_names_follow_seed_004() -> None:
             if isinstance(column.type, sa.Boolean):
                 assert column.name.startswith(("is_", "has_")), f"{table.name}.{column.name}"
             if column.name.endswith("_at"):
-                assert isinstance(column.type, sa.DateTime) and column.type.timezone, f"{table.name}.{column.name}"
+                assert isinstance(column.type, sa.DateTime) and column.type.timezone, (
+                    f"{table.name}.{column.name}"
+                )
         assert {"created_at", "updated_at"} <= set(table.c.keys()), f"{table.name} lacks timestamps"
 
 

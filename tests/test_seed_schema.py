@@ -52,11 +52,6 @@ CATALOG_TABLES = ("agents", "personas")
 FOUNDATION_TABLES = (*USER_TABLES, *CATALOG_TABLES, "service_keys")
 
 
-@pytest.fixture(autouse=True)
-def _migrated_database(database: Any) -> None:
-    """``as_app`` and ``owner`` only need the server; these tests need the migrated database."""
-
-
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
@@ -465,7 +460,7 @@ SEED_INDEXES: dict[str, tuple[str, str]] = {
     "uq_messages_conversation_order": ("messages", "btree (user_id, conversation_id, id)"),
     "ix_messages_parent": (
         "messages",
-        "btree (user_id, conversation_id, parent_id) WHERE (parent_id IS NOT NULL)",
+        "btree (user_id, conversation_id, parent_message_id) WHERE (parent_message_id IS NOT NULL)",
     ),
     "ix_messages_agent_session": (
         "messages",
@@ -1368,23 +1363,25 @@ async def test_message_parent_must_be_in_the_same_conversation(as_app, make_user
         conversation = await add_conversation(conn, user.user_id)
         elsewhere = await add_conversation(conn, user.user_id)
         parent = await add_message(conn, user.user_id, conversation)
-        reply = await add_message(conn, user.user_id, conversation, role="assistant", parent_id=parent)
+        reply = await add_message(
+            conn, user.user_id, conversation, role="assistant", parent_message_id=parent
+        )
         error = await refused(
             conn,
             ForeignKeyViolationError,
-            "INSERT INTO messages (user_id, id, conversation_id, role, content, parent_id) "
+            "INSERT INTO messages (user_id, id, conversation_id, role, content, parent_message_id) "
             "VALUES ($1, $2, $3, 'user', 'x', $4)",
             user.user_id,
             new_id(),
             elsewhere,
             parent,
         )
-        assert error.constraint_name == "fk_messages_user_id_conversation_id_parent_id_messages"
+        assert error.constraint_name == "fk_messages_user_id_conversation_id_parent_message_id_messages"
         own_id = new_id()
         error = await refused(
             conn,
             CheckViolationError,
-            "INSERT INTO messages (user_id, id, conversation_id, role, content, parent_id) "
+            "INSERT INTO messages (user_id, id, conversation_id, role, content, parent_message_id) "
             "VALUES ($1, $2, $3, 'user', 'x', $2)",
             user.user_id,
             own_id,
@@ -1394,12 +1391,12 @@ async def test_message_parent_must_be_in_the_same_conversation(as_app, make_user
         # Deleting the parent keeps the reply in its conversation, unthreaded.
         await conn.execute("DELETE FROM messages WHERE user_id = $1 AND id = $2", user.user_id, parent)
         row = await conn.fetchrow(
-            "SELECT conversation_id, parent_id FROM messages WHERE user_id = $1 AND id = $2",
+            "SELECT conversation_id, parent_message_id FROM messages WHERE user_id = $1 AND id = $2",
             user.user_id,
             reply,
         )
     assert row["conversation_id"] == conversation
-    assert row["parent_id"] is None
+    assert row["parent_message_id"] is None
 
 
 async def test_message_parent_of_another_user_is_rejected(as_app, make_user) -> None:
@@ -1412,14 +1409,14 @@ async def test_message_parent_of_another_user_is_rejected(as_app, make_user) -> 
         error = await refused(
             conn,
             ForeignKeyViolationError,
-            "INSERT INTO messages (user_id, id, conversation_id, role, content, parent_id) "
+            "INSERT INTO messages (user_id, id, conversation_id, role, content, parent_message_id) "
             "VALUES ($1, $2, $3, 'user', 'x', $4)",
             bob.user_id,
             new_id(),
             bobs_conversation,
             alices_message,
         )
-        assert error.constraint_name == "fk_messages_user_id_conversation_id_parent_id_messages"
+        assert error.constraint_name == "fk_messages_user_id_conversation_id_parent_message_id_messages"
         error = await refused(
             conn,
             ForeignKeyViolationError,
@@ -1459,7 +1456,9 @@ async def test_user_delete_cascades_to_every_user_table(as_app, make_user) -> No
         await add_persona_activation(conn, user.user_id, session, await add_persona(conn))
         conversation = await add_conversation(conn, user.user_id, agent_session_id=session)
         parent = await add_message(conn, user.user_id, conversation)
-        await add_message(conn, user.user_id, conversation, parent_id=parent, agent_session_id=session)
+        await add_message(
+            conn, user.user_id, conversation, parent_message_id=parent, agent_session_id=session
+        )
         before = {table: await count(conn, table, user.user_id) for table in USER_TABLES}
         assert all(before.values()), before
         assert await conn.execute("DELETE FROM users WHERE user_id = $1", user.user_id) == "DELETE 1"
@@ -1784,7 +1783,7 @@ FOUNDATION_DELETE_RULES = {
     "fk_persona_activations_user_id_agent_session_id_agent_sessions": "c",
     "fk_messages_user_id_users": "c",
     "fk_messages_user_id_conversation_id_conversations": "c",
-    "fk_messages_user_id_conversation_id_parent_id_messages": "n",
+    "fk_messages_user_id_conversation_id_parent_message_id_messages": "n",
     "fk_messages_user_id_agent_session_id_agent_sessions": "n",
 }
 

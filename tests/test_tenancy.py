@@ -178,7 +178,9 @@ async def test_a_row_of_one_user_cannot_reference_a_row_of_another(
     own = await keep.conversations.create(alice.user_id)
     with pytest.raises(NotFound):
         await keep.messages.append(
-            alice.user_id, own.id, NewMessage(role="user", content="reply", parent_id=bobs["message"].id)
+            alice.user_id,
+            own.id,
+            NewMessage(role="user", content="reply", parent_message_id=bobs["message"].id),
         )
     with pytest.raises(NotFound):
         await keep.agent_sessions.create(

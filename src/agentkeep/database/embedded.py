@@ -32,7 +32,9 @@ def _forget_dead_holders(handle: Any) -> None:
         pids = holders.get()
         alive = [pid for pid in pids if psutil.pid_exists(pid)]
         if alive != pids:
-            logger.info("forgetting embedded PostgreSQL holders that died: %s", sorted(set(pids) - set(alive)))
+            logger.info(
+                "forgetting embedded PostgreSQL holders that died: %s", sorted(set(pids) - set(alive))
+            )
             holders.put(alive)
 
 

@@ -13,6 +13,7 @@ than the query (docs/benchmarks.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections import deque
@@ -149,7 +150,8 @@ class DriverPool:
                 if waiter.done() and not waiter.cancelled():
                     self._wake_one()  # woken and cancelled at once: pass the turn on
                 else:
-                    self._waiters.remove(waiter)
+                    with contextlib.suppress(ValueError):  # _wake_one may have dropped it
+                        self._waiters.remove(waiter)
                 raise
 
     def release(self, conn: asyncpg.Connection[Any], *, reusable: bool) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from agentkeep.models import Input, JsonObject, Output
+from agentkeep.models import Input, JsonObject
 
 MAX_CONTENT_CHARS = 1_000_000
 Role = Literal["user", "assistant", "system", "tool"]
@@ -19,7 +20,7 @@ class NewMessage(Input):
     role: Role
     content: Annotated[str, Field(max_length=MAX_CONTENT_CHARS)]
     message_type: MessageType = "text"
-    parent_id: uuid.UUID | None = None
+    parent_message_id: uuid.UUID | None = None
     agent_session_id: uuid.UUID | None = None
     agent_name: Annotated[str, Field(max_length=100)] | None = None
     reasoning_trace: JsonObject | list[Any] | None = None
@@ -35,11 +36,20 @@ class NewMessage(Input):
         return "assistant" if value == "agent" else value
 
 
-class Message(Output):
+@dataclass(slots=True)
+class Message:
+    """A stored message.
+
+    A plain dataclass rather than a pydantic model: reading the latest N builds one per row, and
+    pydantic's construction cost more per message than fetching the row (docs/benchmarks.md).
+    Rows come from our own checked schema, so nothing here is validated again. Field order is
+    the column order of ``messages.repository.COLUMNS``: a row unpacks straight into it.
+    """
+
     id: uuid.UUID
     user_id: uuid.UUID
     conversation_id: uuid.UUID
-    parent_id: uuid.UUID | None
+    parent_message_id: uuid.UUID | None
     agent_session_id: uuid.UUID | None
     role: str
     message_type: str

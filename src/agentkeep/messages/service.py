@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar
-
-from pydantic import BaseModel
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from agentkeep.actors import Actor, acting_user, as_principal
 from agentkeep.database.engine import Database
@@ -19,81 +17,30 @@ from agentkeep.pagination import Page, checked_limit
 MAX_BATCH = 1000
 MAX_THREAD = 10_000
 
-Model = TypeVar("Model", bound=BaseModel)
-_BASE_MODEL_SLOTS = {"__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"}
-
-
-def _constructor(model: type[Model]) -> Callable[[dict[str, Any]], Model]:
-    """``model.model_construct(**values)`` for values that name every field, minus its cost.
-
-    Rows come from our own schema with its checks, so they are not validated again; and
-    model_construct's loop over fields, defaults and aliases costs more per message than
-    fetching the row (docs/benchmarks.md). This sets the same four attributes model_construct
-    sets. It is compared with model_construct once, here; if pydantic's internals ever differ,
-    model_construct is used instead.
-    """
-    fields = frozenset(model.model_fields)
-    new = object.__new__
-    set_attribute = object.__setattr__
-
-    def construct(values: dict[str, Any]) -> Model:
-        instance = new(model)
-        set_attribute(instance, "__dict__", values)
-        set_attribute(instance, "__pydantic_fields_set__", set(fields))
-        set_attribute(instance, "__pydantic_extra__", None)
-        set_attribute(instance, "__pydantic_private__", None)
-        return instance
-
-    def reference(values: dict[str, Any]) -> Model:
-        return model.model_construct(**values)
-
-    try:
-        sample = {name: f"sample {name}" for name in model.model_fields}
-        fast, slow = construct(dict(sample)), reference(dict(sample))
-        same = (
-            set(BaseModel.__slots__) == _BASE_MODEL_SLOTS
-            and model.__pydantic_post_init__ is None
-            and not model.__private_attributes__
-            and not model.__pydantic_root_model__
-            and fast.__dict__ == slow.__dict__
-            and fast.model_fields_set == slow.model_fields_set
-            and fast.__pydantic_extra__ == slow.__pydantic_extra__
-            and fast.__pydantic_private__ == slow.__pydantic_private__
-            and fast == slow
-        )
-    except Exception:
-        same = False
-    return construct if same else reference
-
-
-_message = _constructor(Message)
-
 
 def _from_row(row: Any) -> Message:
-    return _message(dict(row.items()))
+    return Message(*row)
 
 
 def _from_input(
     user_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID, m: NewMessage, created_at: Any
 ) -> Message:
-    return _message(
-        {
-            "id": message_id,
-            "user_id": user_id,
-            "conversation_id": conversation_id,
-            "parent_id": m.parent_id,
-            "agent_session_id": m.agent_session_id,
-            "role": m.role,
-            "message_type": m.message_type,
-            "content": m.content,
-            "agent_name": m.agent_name,
-            "reasoning_trace": m.reasoning_trace,
-            "ethical_validation": m.ethical_validation,
-            "metadata": m.metadata,
-            "token_count": m.token_count,
-            "model_used": m.model_used,
-            "created_at": created_at,
-        }
+    return Message(
+        id=message_id,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        parent_message_id=m.parent_message_id,
+        agent_session_id=m.agent_session_id,
+        role=m.role,
+        message_type=m.message_type,
+        content=m.content,
+        agent_name=m.agent_name,
+        reasoning_trace=m.reasoning_trace,
+        ethical_validation=m.ethical_validation,
+        metadata=m.metadata,
+        token_count=m.token_count,
+        model_used=m.model_used,
+        created_at=created_at,
     )
 
 

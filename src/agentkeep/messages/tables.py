@@ -24,7 +24,7 @@ messages = sa.Table(
     user_id_column(),
     id_column(),
     sa.Column("conversation_id", pg.UUID(as_uuid=True), nullable=False),
-    sa.Column("parent_id", pg.UUID(as_uuid=True)),
+    sa.Column("parent_message_id", pg.UUID(as_uuid=True)),
     sa.Column("agent_session_id", pg.UUID(as_uuid=True)),
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("message_type", sa.String(30), nullable=False, server_default="text"),
@@ -44,9 +44,9 @@ messages = sa.Table(
     ),
     # A reply must belong to the same user and the same conversation as its parent.
     sa.ForeignKeyConstraint(
-        ["user_id", "conversation_id", "parent_id"],
+        ["user_id", "conversation_id", "parent_message_id"],
         ["messages.user_id", "messages.conversation_id", "messages.id"],
-        ondelete="SET NULL (parent_id)",
+        ondelete="SET NULL (parent_message_id)",
     ),
     sa.ForeignKeyConstraint(
         ["user_id", "agent_session_id"],
@@ -56,7 +56,7 @@ messages = sa.Table(
     one_of("role", ROLES, "role_valid"),
     one_of("message_type", MESSAGE_TYPES, "message_type_valid"),
     sa.CheckConstraint("token_count IS NULL OR token_count >= 0", name="token_count_non_negative"),
-    sa.CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
+    sa.CheckConstraint("parent_message_id IS NULL OR parent_message_id <> id", name="not_own_parent"),
     sa.CheckConstraint("jsonb_typeof(metadata) = 'object'", name="metadata_object"),
     # Latest N of a conversation and backwards paging are one backward scan of this index (ids are
     # UUIDv7, so id order is arrival order); it is also what a reply's parent key points at.
@@ -65,8 +65,8 @@ messages = sa.Table(
         "ix_messages_parent",
         "user_id",
         "conversation_id",
-        "parent_id",
-        postgresql_where=sa.text("parent_id IS NOT NULL"),
+        "parent_message_id",
+        postgresql_where=sa.text("parent_message_id IS NOT NULL"),
     ),
     sa.Index(
         "ix_messages_agent_session",

@@ -677,7 +677,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.UUID(), nullable=False),
         sa.Column("id", sa.UUID(), nullable=False),
         sa.Column("conversation_id", sa.UUID(), nullable=False),
-        sa.Column("parent_id", sa.UUID(), nullable=True),
+        sa.Column("parent_message_id", sa.UUID(), nullable=True),
         sa.Column("agent_session_id", sa.UUID(), nullable=True),
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("message_type", sa.String(length=30), server_default="text", nullable=False),
@@ -714,7 +714,9 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "role IN ('user', 'assistant', 'system', 'tool')", name=op.f("ck_messages_role_valid")
         ),
-        sa.CheckConstraint("parent_id IS NULL OR parent_id <> id", name=op.f("ck_messages_not_own_parent")),
+        sa.CheckConstraint(
+            "parent_message_id IS NULL OR parent_message_id <> id", name=op.f("ck_messages_not_own_parent")
+        ),
         sa.CheckConstraint(
             "token_count IS NULL OR token_count >= 0",
             name=op.f("ck_messages_token_count_non_negative"),
@@ -726,10 +728,10 @@ def upgrade() -> None:
             ondelete="SET NULL (agent_session_id)",
         ),
         sa.ForeignKeyConstraint(
-            ["user_id", "conversation_id", "parent_id"],
+            ["user_id", "conversation_id", "parent_message_id"],
             ["messages.user_id", "messages.conversation_id", "messages.id"],
-            name=op.f("fk_messages_user_id_conversation_id_parent_id_messages"),
-            ondelete="SET NULL (parent_id)",
+            name=op.f("fk_messages_user_id_conversation_id_parent_message_id_messages"),
+            ondelete="SET NULL (parent_message_id)",
         ),
         sa.ForeignKeyConstraint(
             ["user_id", "conversation_id"],
@@ -765,9 +767,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_messages_parent",
         "messages",
-        ["user_id", "conversation_id", "parent_id"],
+        ["user_id", "conversation_id", "parent_message_id"],
         unique=False,
-        postgresql_where=sa.text("parent_id IS NOT NULL"),
+        postgresql_where=sa.text("parent_message_id IS NOT NULL"),
     )
     op.create_index("ix_messages_role", "messages", ["role"], unique=False)
 
@@ -790,7 +792,7 @@ def downgrade() -> None:
     op.drop_index(
         "ix_messages_parent",
         table_name="messages",
-        postgresql_where=sa.text("parent_id IS NOT NULL"),
+        postgresql_where=sa.text("parent_message_id IS NOT NULL"),
     )
     op.drop_index("ix_messages_created_at", table_name="messages")
     op.drop_index(

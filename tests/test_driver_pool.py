@@ -1,0 +1,111 @@
+"""The asyncpg pool behind the message hot paths: bounded, leak-free, and never carries a user over."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from agentkeep.database.engine import Database
+from agentkeep.database.urls import DatabaseUrls
+from agentkeep.principal import Principal
+
+SETTING = "SELECT current_setting('agentkeep.user_id', true)"
+
+
+@pytest.fixture
+async def small(urls: DatabaseUrls, database: Database) -> AsyncIterator[Database]:
+    db = Database.from_urls(urls, pool_size=2)
+    yield db
+    await db.close()
+
+
+async def test_concurrent_transactions_share_a_bounded_number_of_connections(
+    small: Database, make_user: Any
+) -> None:
+    users = [await make_user() for _ in range(3)]
+    seen: set[int] = set()
+    in_flight = 0
+    most = 0
+
+    async def work(index: int) -> str:
+        nonlocal in_flight, most
+        user = users[index % 3]
+        async with small.driver_transaction(Principal.user(user.user_id)) as tx:
+            in_flight += 1
+            most = max(most, in_flight)
+            seen.add(await tx.driver.fetchval("SELECT pg_backend_pid()"))
+            await asyncio.sleep(0.01)
+            acting = await tx.driver.fetchval(SETTING)
+            in_flight -= 1
+            assert acting == str(user.user_id)
+            return str(acting)
+
+    results = await asyncio.gather(*(work(i) for i in range(40)))
+    assert len(results) == 40
+    assert most <= 4, "more transactions ran at once than the pool allows (2 kept + 2 overflow)"
+    assert len(seen) <= 4
+
+
+async def test_a_failed_or_cancelled_transaction_leaves_nothing_behind(
+    small: Database, make_user: Any
+) -> None:
+    user = await make_user()
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        async with small.driver_transaction(Principal.user(user.user_id)) as tx:
+            await tx.driver.execute("SELECT 1/0")
+
+    async def slow() -> None:
+        async with small.driver_transaction(Principal.user(user.user_id)) as tx:
+            await tx.driver.execute("SELECT pg_sleep(5)")
+
+    task = asyncio.create_task(slow())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(6):
+        async with small.driver_transaction(Principal.service()) as tx:
+            assert await tx.driver.fetchval(SETTING) in (None, "")
+            assert await tx.driver.fetchval("SELECT count(*) FROM conversations") == 0
+
+
+async def test_waiters_beyond_the_limit_are_served_and_a_cancelled_waiter_gives_up_its_turn(
+    small: Database,
+) -> None:
+    release = asyncio.Event()
+    all_holding = asyncio.Event()
+    holding = 0
+
+    async def hold() -> None:
+        nonlocal holding
+        async with small.driver_transaction(Principal.service()) as tx:
+            holding += 1
+            if holding == 4:
+                all_holding.set()
+            await release.wait()
+            await tx.driver.execute("SELECT 1")
+
+    holders = [asyncio.create_task(hold()) for _ in range(4)]
+    await asyncio.wait_for(all_holding.wait(), timeout=10)
+    waiter = asyncio.create_task(hold())
+    await asyncio.sleep(0.05)
+    waiter.cancel()
+    late = asyncio.create_task(hold())
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*holders, late), timeout=10)
+    assert waiter.cancelled()
+
+
+async def test_a_closed_database_refuses_new_transactions(urls: DatabaseUrls, database: Database) -> None:
+    db = Database.from_urls(urls, pool_size=1)
+    async with db.driver_transaction(Principal.service()) as tx:
+        assert await tx.driver.fetchval("SELECT 1") == 1
+    await db.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        async with db.driver_transaction(Principal.service()):
+            pass
