@@ -27,7 +27,6 @@ async def test_concurrent_transactions_share_a_bounded_number_of_connections(
     small: Database, make_user: Any
 ) -> None:
     users = [await make_user() for _ in range(3)]
-    seen: set[int] = set()
     in_flight = 0
     most = 0
 
@@ -37,7 +36,6 @@ async def test_concurrent_transactions_share_a_bounded_number_of_connections(
         async with small.driver_transaction(Principal.user(user.user_id)) as tx:
             in_flight += 1
             most = max(most, in_flight)
-            seen.add(await tx.driver.fetchval("SELECT pg_backend_pid()"))
             await asyncio.sleep(0.01)
             acting = await tx.driver.fetchval(SETTING)
             in_flight -= 1
@@ -47,7 +45,7 @@ async def test_concurrent_transactions_share_a_bounded_number_of_connections(
     results = await asyncio.gather(*(work(i) for i in range(40)))
     assert len(results) == 40
     assert most <= 4, "more transactions ran at once than the pool allows (2 kept + 2 overflow)"
-    assert len(seen) <= 4
+    assert most >= 2, "the transactions did not run concurrently at all"
 
 
 async def test_a_failed_or_cancelled_transaction_leaves_nothing_behind(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -28,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.errors import translate
+from agentkeep.database.jsonb import install_codecs
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.principal import Principal
 
@@ -84,29 +84,6 @@ class DriverTransaction:
     principal: Principal
 
 
-_raw_decode = json.JSONDecoder().raw_decode
-
-
-def _json_decode(text: str) -> Any:
-    """``json.loads``, faster on what PostgreSQL prints for jsonb (docs/benchmarks.md)."""
-    if text == "{}":
-        return {}  # most JSON columns hold the empty object (a fresh dict each time)
-    try:
-        # raw_decode skips loads' two whitespace scans; jsonb output has no surrounding blanks.
-        value, end = _raw_decode(text)
-    except ValueError:
-        return json.loads(text)  # e.g. a json (not jsonb) value with leading blanks
-    return value if end == len(text) else json.loads(text)
-
-
-async def _init_driver(conn: asyncpg.Connection[Any]) -> None:
-    """The JSON codecs SQLAlchemy's asyncpg dialect installs: JSON text in, Python objects out."""
-    for type_name in ("json", "jsonb"):
-        await conn.set_type_codec(
-            type_name, encoder=str, decoder=_json_decode, schema="pg_catalog", format="text"
-        )
-
-
 class DriverPool:
     """A minimal pool of asyncpg connections for :meth:`Database.driver_transaction`.
 
@@ -136,7 +113,7 @@ class DriverPool:
                 self._open += 1
                 try:
                     conn: asyncpg.Connection[Any] = await asyncpg.connect(self._dsn)
-                    await _init_driver(conn)
+                    await install_codecs(conn)
                 except BaseException:
                     self._open -= 1
                     self._wake_one()
@@ -261,7 +238,7 @@ class Database:
     async def transaction(self, principal: Principal) -> AsyncIterator[Transaction]:
         async with self.app_engine.connect() as conn:
             raw = await conn.get_raw_connection()
-            driver: asyncpg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
+            driver: asyncpg.Connection[Any] = raw.driver_connection
             if driver.is_in_transaction():
                 # Left open by a borrower that was cancelled mid-flight: never inherit it.
                 await driver.execute("ROLLBACK")

@@ -7,13 +7,14 @@ text and give back Python objects).
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from agentkeep.database.jsonb import dumps
 
 # The select list of every read below, in the field order of models.Message (a row unpacks into
 # it). Interpolating this constant is the only formatting these queries get: no value ever is.
@@ -116,11 +117,7 @@ RETURNING id
 
 
 def _json(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not value and type(value) is dict:
-        return "{}"  # the usual metadata: skip the encoder
-    return json.dumps(value, separators=(",", ":"))
+    return None if value is None else dumps(value)
 
 
 async def insert_one(
@@ -187,14 +184,16 @@ async def latest(
     driver: asyncpg.Connection, user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
 ) -> list[asyncpg.Record]:
     """Newest first."""
-    return await driver.fetch(LATEST, user_id, conversation_id, limit)
+    rows: list[asyncpg.Record] = await driver.fetch(LATEST, user_id, conversation_id, limit)
+    return rows
 
 
 async def before(
     driver: asyncpg.Connection, user_id: uuid.UUID, conversation_id: uuid.UUID, cursor: uuid.UUID, limit: int
 ) -> list[asyncpg.Record]:
     """Newest first, strictly older than ``cursor``."""
-    return await driver.fetch(BEFORE, user_id, conversation_id, cursor, limit)
+    rows: list[asyncpg.Record] = await driver.fetch(BEFORE, user_id, conversation_id, cursor, limit)
+    return rows
 
 
 async def after(
@@ -206,8 +205,10 @@ async def after(
 ) -> list[asyncpg.Record]:
     """Oldest first, strictly newer than ``cursor`` (from the start when None)."""
     if cursor is None:
-        return await driver.fetch(FIRST, user_id, conversation_id, limit)
-    return await driver.fetch(AFTER, user_id, conversation_id, cursor, limit)
+        first: list[asyncpg.Record] = await driver.fetch(FIRST, user_id, conversation_id, limit)
+        return first
+    rows: list[asyncpg.Record] = await driver.fetch(AFTER, user_id, conversation_id, cursor, limit)
+    return rows
 
 
 async def get(driver: asyncpg.Connection, user_id: uuid.UUID, message_id: uuid.UUID) -> asyncpg.Record | None:
@@ -217,7 +218,8 @@ async def get(driver: asyncpg.Connection, user_id: uuid.UUID, message_id: uuid.U
 async def thread(
     driver: asyncpg.Connection, user_id: uuid.UUID, message_id: uuid.UUID, limit: int
 ) -> list[asyncpg.Record]:
-    return await driver.fetch(THREAD, user_id, message_id, limit)
+    rows: list[asyncpg.Record] = await driver.fetch(THREAD, user_id, message_id, limit)
+    return rows
 
 
 async def soft_delete(driver: asyncpg.Connection, user_id: uuid.UUID, message_id: uuid.UUID) -> bool:
