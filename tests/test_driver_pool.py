@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from agentkeep.database.engine import Database
-from agentkeep.database.urls import DatabaseUrls
+from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.principal import Principal
 
 SETTING = "SELECT current_setting('agentkeep.user_id', true)"
@@ -107,3 +107,16 @@ async def test_a_closed_database_refuses_new_transactions(urls: DatabaseUrls, da
     with pytest.raises(RuntimeError, match="closed"):
         async with db.driver_transaction(Principal.service()):
             pass
+
+
+async def test_an_idle_connection_the_server_dropped_is_replaced(small: Database, urls: DatabaseUrls) -> None:
+    async with small.driver_transaction(Principal.service()) as tx:
+        dropped = await tx.driver.fetchval("SELECT pg_backend_pid()")
+    assert urls.superuser is not None
+    admin = await asyncpg.connect(asyncpg_dsn(urls.superuser))
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", dropped)
+    finally:
+        await admin.close()
+    async with small.driver_transaction(Principal.service()) as tx:
+        assert await tx.driver.fetchval("SELECT pg_backend_pid()") != dropped

@@ -160,6 +160,10 @@ class DriverPool:
             self._wake_one()
 
 
+_CONNECTION_LOST = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError)
+_CONNECT_ATTEMPTS = 3
+
+
 class _DriverScope:
     """The context manager of :meth:`Database.driver_transaction` (a class: cheaper than a
     generator-based one on a path this short)."""
@@ -173,14 +177,23 @@ class _DriverScope:
 
     async def __aenter__(self) -> DriverTransaction:
         begin = begin_statement(self._principal)
-        driver = await self._pool.acquire()
-        try:
-            await driver.execute(begin)
-        except BaseException:
-            self._pool.release(driver, reusable=False)
-            raise
-        self._driver = driver
-        return DriverTransaction(driver, self._principal)
+        for attempt in range(_CONNECT_ATTEMPTS):
+            driver = await self._pool.acquire()
+            try:
+                await driver.execute(begin)
+            except _CONNECTION_LOST:
+                # An idle connection the server has dropped (a restart, an idle timeout): nothing
+                # ran on it, so take another one.
+                self._pool.release(driver, reusable=False)
+                if attempt == _CONNECT_ATTEMPTS - 1:
+                    raise
+                continue
+            except BaseException:
+                self._pool.release(driver, reusable=False)
+                raise
+            self._driver = driver
+            return DriverTransaction(driver, self._principal)
+        raise AssertionError("unreachable")
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -211,8 +224,8 @@ class Database:
     urls: DatabaseUrls
     app_engine: AsyncEngine
     owner_engine: AsyncEngine
+    drivers: DriverPool
     embedded: EmbeddedServer | None = None
-    drivers: DriverPool | None = None
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
@@ -259,16 +272,7 @@ class Database:
         The connection goes back to the pool only once COMMIT or ROLLBACK went through (so no
         transaction, and no SET LOCAL, outlives the block); if neither did, it is closed.
         """
-        if self.drivers is None:
-            return self._driver_transaction_via_sqlalchemy(principal)
         return _DriverScope(self.drivers, principal)
-
-    @asynccontextmanager
-    async def _driver_transaction_via_sqlalchemy(
-        self, principal: Principal
-    ) -> AsyncIterator[DriverTransaction]:
-        async with self.transaction(principal) as tx:
-            yield DriverTransaction(tx.driver, principal)
 
     @asynccontextmanager
     async def owner_transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -280,8 +284,7 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        if self.drivers is not None:
-            await self.drivers.close()
+        await self.drivers.close()
         await self.app_engine.dispose()
         await self.owner_engine.dispose()
         if self.embedded is not None:
