@@ -15,6 +15,9 @@ Actor: TypeAlias = Principal | uuid.UUID
 def as_principal(actor: Actor) -> Principal:
     if isinstance(actor, Principal):
         return actor
+    if type(actor) is uuid.UUID:
+        return Principal.service(actor)
+    # A UUID subclass or look-alike: normalise it, so the SET LOCAL text is always a plain UUID.
     return Principal.service(uuid.UUID(str(actor)))
 
 

@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.errors import translate
-from agentkeep.database.jsonb import install_codecs
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.principal import Principal
 
@@ -113,7 +112,6 @@ class DriverPool:
                 self._open += 1
                 try:
                     conn: asyncpg.Connection[Any] = await asyncpg.connect(self._dsn)
-                    await install_codecs(conn)
                 except BaseException:
                     self._open -= 1
                     self._wake_one()
