@@ -347,7 +347,7 @@ def _time_goes(document: dict[str, Any]) -> str:
 | Floor, per read (three round trips: `BEGIN; SET LOCAL …`, `SELECT`, `COMMIT`) | {a["floor_fixed_us"]:,.0f} |
 | Floor, per row (server, socket, asyncpg decoding 15 columns into a Record) | {a["floor_per_row_us"]:,.1f} |
 | SDK on top of the floor, per read | {a["sdk_extra_fixed_us"]:,.0f} |
-| SDK on top of the floor, per row (a dict and a `Message` per row, jsonb decoded) | \
+| SDK on top of the floor, per row (a `Message` dataclass per row, its JSON columns decoded) | \
 {a["sdk_extra_per_row_us"]:,.1f} |
 
 Derived from the medians: the difference between 50 rows (10,000 messages) and 10 rows
@@ -380,8 +380,8 @@ def _reading(document: dict[str, Any]) -> str:
             f"- **Latest-50 within 1.3× of the floor.** At 50 rows, 1.3× leaves the SDK "
             f"{a['budget_at_10000_us']:.0f} µs; it adds {a['sdk_extra_at_10000_us']:.0f} µs, of which "
             f"about {50 * a['sdk_extra_per_row_us']:.0f} µs per row ({a['sdk_extra_per_row_us']:.1f} µs × "
-            f"50) and {a['sdk_extra_fixed_us']:.0f} µs per read. The per-row part is the dict and the "
-            f"`Message` built for each row and the jsonb decoded, which the floor does not do (its rows "
+            f"50) and {a['sdk_extra_fixed_us']:.0f} µs per read. The per-row part is the `Message` "
+            f"built for each row and its JSON columns decoded, which the floor does not do (its rows "
             f"stay asyncpg Records, its jsonb text): {a['sdk_extra_per_row_us']:.1f} µs a row against "
             f"asyncpg's own {a['floor_per_row_us']:.1f} µs for receiving and decoding it."
         )
@@ -396,8 +396,10 @@ def _reading(document: dict[str, Any]) -> str:
             f"langchain-postgres loading 1,000 messages here (the issue measured 61–84× for the floor "
             f"on its machine). 50× allows the SDK {langchain / 50:,.0f} µs for latest-50 of that "
             f"conversation, {langchain / 50 / floor - 1:.0%} more than the floor's {floor:,.0f} µs; "
-            f"it takes {results['sdk_latest_1000']['median_us']:,.0f} µs, for the per-row reasons "
-            f"above. Round trips are dear on this machine ({a['round_trip_us']:.0f} µs), which "
+            f"it takes {results['sdk_latest_1000']['median_us']:,.0f} µs: the SDK adds "
+            f"{a['sdk_extra_per_row_us']:.1f} µs a row (a `Message` built, its JSON decoded) and "
+            f"{a['sdk_extra_fixed_us']:.0f} µs a read to what the floor does. Round trips are dear "
+            f"on this machine ({a['round_trip_us']:.0f} µs), which "
             f"weighs on the floor and the SDK (three each) but hardly on langchain's load, whose "
             f"{langchain / 1000:,.0f} ms are CPU (decoding and validating 1,000 messages)."
         )
@@ -491,11 +493,12 @@ Other ratios, for context:
   cost about 170 µs a transaction on this machine; asyncpg's own pool costs about 80 µs with its
   reset turned off and 200 µs with it (the reset is a round trip). `Database.transaction` (SQLAlchemy
   Core plus asyncpg) is unchanged and still serves every other service.
-- Rows become `Message` objects without `model_construct`'s loop over fields (about 15 µs a
-  message here before, about 5 µs now with the dict): the four attributes it sets are set
-  directly, checked against `model_construct` once at import, with a fall-back to it.
-- The pool's json/jsonb codec (text in, objects out, as SQLAlchemy's) skips the parser for `{{}}`
-  and uses `JSONDecoder.raw_decode` otherwise (2.8 → 0.9 µs for a small object).
+- `Message` is a slots dataclass, not a pydantic model: a row unpacks straight into it (about
+  0.8 µs a row from an asyncpg Record), where pydantic's `model_construct` cost about 15 µs a
+  message here and a hand-rolled equivalent about 4.4 µs.
+- jsonb columns arrive as text (asyncpg's C codec) and the mapper decodes them with orjson,
+  skipping the parser for `{{}}`: a Python codec called by asyncpg for every JSON value cost
+  about 1.2 µs a value, more than the decoding itself.
 - The `BEGIN; SET LOCAL …` text is remembered per principal (parsing and printing the UUID cost
   7 µs a transaction).
 - `append_many` sends a column that is NULL in every message of the batch as one NULL rather than
