@@ -17,7 +17,7 @@ from agentkeep.agent_sessions.status import check_transition
 from agentkeep.database.engine import Database
 from agentkeep.errors import Conflict, InvalidInput, NotFound, SessionExpired
 from agentkeep.ids import new_id
-from agentkeep.pagination import Page, checked_limit
+from agentkeep.pagination import Page, checked_limit, page_of
 
 
 class AgentSessionService:
@@ -54,8 +54,7 @@ class AgentSessionService:
             rows = await repository.list_page(
                 tx.conn, acting_user(actor), status=status, before=before, limit=limit + 1
             )
-        items = [AgentSession.model_validate(dict(row)) for row in rows[:limit]]
-        return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        return page_of(rows, limit, lambda page: [AgentSession.model_validate(dict(row)) for row in page])
 
     async def update(self, actor: Actor, session_id: uuid.UUID, changes: AgentSessionUpdate) -> AgentSession:
         values = changes.model_dump(exclude={"version"}, exclude_unset=True)

@@ -10,7 +10,7 @@ from agentkeep.conversations.models import Conversation, ConversationUpdate, New
 from agentkeep.database.engine import Database
 from agentkeep.errors import NotFound
 from agentkeep.ids import new_id
-from agentkeep.pagination import Page, checked_limit
+from agentkeep.pagination import Page, checked_limit, page_of
 
 
 class ConversationService:
@@ -45,8 +45,7 @@ class ConversationService:
             rows = await repository.list_page(
                 tx.conn, acting_user(actor), archived=archived, before=before, limit=limit + 1
             )
-        items = [Conversation.model_validate(dict(row)) for row in rows[:limit]]
-        return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        return page_of(rows, limit, lambda page: [Conversation.model_validate(dict(row)) for row in page])
 
     async def update(
         self, actor: Actor, conversation_id: uuid.UUID, changes: ConversationUpdate

@@ -13,7 +13,7 @@ from agentkeep.errors import InvalidInput, NotFound
 from agentkeep.ids import new_id, new_ids
 from agentkeep.messages import repository
 from agentkeep.messages.models import Message, NewMessage
-from agentkeep.pagination import Page, checked_limit
+from agentkeep.pagination import Page, checked_limit, page_of
 
 MAX_BATCH = 1000
 MAX_THREAD = 10_000
@@ -129,8 +129,7 @@ class MessageService:
                 if before is not None:
                     raise InvalidInput("'before' goes with order 'desc'", field="before")
                 rows = await repository.after(tx.driver, user_id, conversation_id, after, limit + 1)
-        items = _from_rows(rows[:limit])
-        return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        return page_of(rows, limit, _from_rows)
 
     async def get(self, actor: Actor, message_id: uuid.UUID) -> Message:
         async with self._database.driver_transaction(as_principal(actor)) as tx:
