@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from agentkeep.errors import Conflict, NotFound, StaleVersion
+from agentkeep.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from agentkeep.keep import Keep
 from agentkeep.principal import Principal
 from agentkeep.users.models import NewUser, UserUpdate
@@ -67,3 +67,8 @@ def test_bad_user_input_is_refused_naming_the_field(fields: dict[str, Any], fiel
     with pytest.raises(ValidationError) as refused:
         NewUser(**fields)
     assert refused.value.errors()[0]["loc"][0] == field
+
+
+async def test_a_malformed_user_id_is_refused_before_any_sql(keep: Keep) -> None:
+    with pytest.raises(InvalidInput, match="is not a user id"):
+        await keep.users.get("1'; DROP TABLE users; --")  # type: ignore[arg-type]

@@ -17,8 +17,11 @@ def as_principal(actor: Actor) -> Principal:
         return actor
     if type(actor) is uuid.UUID:
         return Principal.service(actor)
-    # A UUID subclass or look-alike: normalise it, so the SET LOCAL text is always a plain UUID.
-    return Principal.service(uuid.UUID(str(actor)))
+    # A UUID subclass or a string: normalise it, so the SET LOCAL text is always a plain UUID.
+    try:
+        return Principal.service(uuid.UUID(str(actor)))
+    except ValueError:
+        raise InvalidInput(f"{actor!r} is not a user id", field="user_id") from None
 
 
 def acting_user(actor: Actor) -> uuid.UUID:
