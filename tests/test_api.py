@@ -1157,3 +1157,18 @@ async def test_deactivate_checks_the_session_in_the_path(
     )
     assert still.json()[0]["deactivated_at"] is None
     assert_problem(wrong, 404)
+
+
+async def test_openapi_documents_the_problem_body_of_errors(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert set(spec["components"]["schemas"]["Problem"]["properties"]) >= {
+        "type",
+        "title",
+        "status",
+        "detail",
+    }
+    responses = spec["paths"]["/api/conversations/{conversation_id}"]["get"]["responses"]
+    for status in ("401", "404", "422"):
+        assert responses[status]["content"]["application/problem+json"]["schema"] == {
+            "$ref": "#/components/schemas/Problem"
+        }

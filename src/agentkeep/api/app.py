@@ -48,6 +48,7 @@ def create_app(*, keep: Keep | None = None, settings: Settings | None = None) ->
         version=__version__,
         summary="The system of record for AI agents.",
         lifespan=lifespan,
+        responses=problems.PROBLEM_RESPONSES,
     )
     if keep is not None:
         app.state.keep = keep

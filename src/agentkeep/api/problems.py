@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agentkeep.errors import AgentkeepError, Unauthenticated
@@ -18,6 +19,41 @@ from agentkeep.models import error_field, error_message
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://agentkeep.dev/problems/"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """The body of every error response (RFC 9457), as documented in the OpenAPI schema."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+_DOCUMENTED = {
+    400: "Malformed JSON, or a request that cannot be understood",
+    401: "No key, or an unknown, expired or revoked one; or an expired session",
+    403: "The principal may not do this (a user key writing a catalog, say)",
+    404: "No such row for this user (whether it does not exist or belongs to someone else)",
+    409: "A stale version, a taken name, or a transition the status machine refuses",
+    413: "The request body is larger than AGENTKEEP_MAX_REQUEST_BYTES",
+    422: "Invalid input; errors[] names each field at fault",
+}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "model": Problem,  # registers the schema; the content below says which media type carries it
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for status, description in _DOCUMENTED.items()
+}
 
 
 def problem(
