@@ -178,6 +178,19 @@ def test_migrate_up_unknown_table_is_one_line(home: Path) -> None:
     assert "no_such_table" in one_error_line(result)
 
 
+def test_unknown_revision_and_unreachable_database_are_one_line(home: Path) -> None:
+    result = cli(home, "migrate", "down", "no_such_revision", AGENTKEEP_DATABASE_NAME="cli_migrate")
+    assert result.returncode == 1
+    assert "no_such_revision" in one_error_line(result)
+    unreachable = "postgresql://nobody@127.0.0.1:9/agentkeep"
+    result = cli(home, "migrate", "status", AGENTKEEP_DATABASE_URL=unreachable)
+    assert result.returncode == 1
+    assert one_error_line(result).startswith("error: database:")
+    result = cli(home, "doctor", AGENTKEEP_DATABASE_URL=unreachable)
+    assert result.returncode == 1
+    assert "FAIL" in result.stdout
+
+
 # --- users and keys -------------------------------------------------------------------------------
 
 

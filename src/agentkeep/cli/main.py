@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Annotated, Any, TypeVar
 
+import asyncpg
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -52,6 +53,11 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(work)
     except AgentkeepError as exc:
         err.print(f"[red]error:[/red] {exc.detail}", highlight=False)
+        raise typer.Exit(1) from None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # The database is unreachable, refuses us, or is not what we expect: say so in one line.
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        err.print(f"[red]error:[/red] database: {reason}", highlight=False)
         raise typer.Exit(1) from None
 
 

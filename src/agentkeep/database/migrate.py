@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection
 
 from agentkeep.database.engine import Database
@@ -59,13 +60,19 @@ def _applied(connection: Connection) -> set[str]:
 
 
 async def upgrade(database: Database, revision: str = "head") -> None:
-    async with database.owner_transaction() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+    try:
+        async with database.owner_transaction() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+    except CommandError as exc:
+        raise InvalidInput(f"cannot migrate up to {revision!r}: {exc}", field="revision") from None
 
 
 async def downgrade(database: Database, revision: str = "-1") -> None:
-    async with database.owner_transaction() as conn:
-        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+    try:
+        async with database.owner_transaction() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+    except CommandError as exc:
+        raise InvalidInput(f"cannot migrate down to {revision!r}: {exc}", field="revision") from None
 
 
 async def status(database: Database) -> list[RevisionStatus]:
