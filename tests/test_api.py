@@ -17,6 +17,11 @@ import asyncpg
 import httpx
 import pytest
 
+from agentkeep.api.app import create_app
+from agentkeep.database.engine import Database
+from agentkeep.database.urls import DatabaseUrls
+from agentkeep.keep import Keep
+
 PROBLEM_JSON = "application/problem+json"
 MAX_BODY = 1_048_576  # Settings.max_request_bytes default
 
@@ -1172,3 +1177,20 @@ async def test_openapi_documents_the_problem_body_of_errors(client: httpx.AsyncC
         assert responses[status]["content"]["application/problem+json"]["schema"] == {
             "$ref": "#/components/schemas/Problem"
         }
+
+
+async def test_an_unreachable_database_is_a_503_problem(keep: Keep) -> None:
+    """The API over a database that is down answers with a problem, not a bare 500 page."""
+    down = DatabaseUrls(
+        owner=keep.database.urls.owner.set(host="127.0.0.1", port=9, query={}),
+        app=keep.database.urls.app.set(host="127.0.0.1", port=9, query={}),
+    )
+    database = Database.from_urls(down)
+    app = create_app(keep=Keep(database, keep.settings))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://agentkeep.test") as http:
+        response = await http.get("/api/agents", headers={"Authorization": "Bearer aks_whatever"})
+    await database.close()
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 503

@@ -8,6 +8,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -45,6 +46,7 @@ _DOCUMENTED = {
     409: "A stale version, a taken name, or a transition the status machine refuses",
     413: "The request body is larger than AGENTKEEP_MAX_REQUEST_BYTES",
     422: "Invalid input; errors[] names each field at fault",
+    503: "The database is not reachable",
 }
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {
@@ -111,7 +113,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=headers)
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The details go to the server's log (Starlette re-raises after answering), not to the client.
+    if isinstance(exc, OSError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+        return problem(503, "the database is not reachable; try again", instance=request.url.path)
+    return problem(500, "an unexpected error; it has been logged", instance=request.url.path)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(AgentkeepError, _agentkeep_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
