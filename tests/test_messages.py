@@ -201,3 +201,23 @@ async def test_latest_of_a_large_conversation_is_an_index_scan(
         )
     assert "Index Scan Backward using uq_messages_conversation_order" in plan, plan
     assert "Sort" not in plan, plan
+
+
+async def test_json_fields_round_trip_exactly(keep: Keep, chat: tuple[Any, Any]) -> None:
+    """Big integers, unicode, nesting and JSON null survive the hot path's JSON handling."""
+    user, conversation = chat
+    metadata = {"big": 2**80, "ratio": 1.5, "name": "Åsa 🤖", "none": None, "nested": [1, {"a": []}]}
+    trace = [{"step": 1, "thought": "ü"}, {"step": 2}]
+    appended = await keep.messages.append(
+        user.user_id,
+        conversation.id,
+        NewMessage(role="assistant", content="x", metadata=metadata, reasoning_trace=trace),
+    )
+    (stored,) = await keep.messages.latest(user.user_id, conversation.id, limit=1)
+    assert stored.metadata == metadata
+    assert stored.reasoning_trace == trace
+    assert stored == appended
+    batch = await keep.messages.append_many(
+        user.user_id, conversation.id, [NewMessage(role="user", content="y", metadata=metadata)]
+    )
+    assert (await keep.messages.get(user.user_id, batch[0].id)).metadata == metadata
