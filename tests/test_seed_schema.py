@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import statistics
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -508,21 +506,32 @@ async def test_latest_messages_scan_conversation_order_index_backwards(as_app, m
     assert [row["id"] for row in rows] == sorted(ids, reverse=True)[:50]
 
 
-async def test_latest_50_of_10000_messages_under_100ms(as_app, make_user) -> None:
-    """Seed 002 scenario: recent messages of a session come back in under 100 ms."""
+async def test_latest_50_of_10000_messages_reads_only_those_50(as_app, make_user) -> None:
+    """Seed 002 scenario: recent messages of a session come back fast (< 100 ms) at 10,000.
+
+    Speed is measured by `make bench` (docs/benchmarks.md: about 0.65 ms through the SDK), not
+    asserted by a timed test; what is asserted is why it is fast and stays fast: the read touches
+    the 50 newest index entries and their rows, however long the conversation is.
+    """
     user = await make_user()
     async with as_app(Principal.user(user.user_id)) as conn:
         conversation = await add_conversation(conn, user.user_id)
         ids = await add_messages_in_bulk(conn, user.user_id, conversation, 10_000)
         await add_messages_in_bulk(conn, user.user_id, await add_conversation(conn, user.user_id), 2_000)
-        expected = sorted(ids, reverse=True)[:50]
-        timings = []
-        for _ in range(5):
-            started = time.perf_counter()
-            rows = await conn.fetch(LATEST_MESSAGES, user.user_id, conversation)
-            timings.append(time.perf_counter() - started)
-            assert [row["id"] for row in rows] == expected
-    assert statistics.median(timings) < 0.100, timings
+        plan = json.loads(
+            await conn.fetchval(
+                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {LATEST_MESSAGES}", user.user_id, conversation
+            )
+        )[0]["Plan"]
+        rows = await conn.fetch(LATEST_MESSAGES, user.user_id, conversation)
+    assert [row["id"] for row in rows] == sorted(ids, reverse=True)[:50]
+    scan = next(
+        node for node in plan_nodes(plan) if node.get("Index Name") == "uq_messages_conversation_order"
+    )
+    assert scan["Scan Direction"] == "Backward"
+    assert scan["Actual Rows"] * scan["Actual Loops"] == 50, "the scan read past the 50 it needed"
+    touched = plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]
+    assert touched < 200, f"{touched} buffers for 50 messages: the read does not stay small"
 
 
 async def test_conversation_listing_is_an_index_scan_without_sort(as_app, make_user) -> None:
