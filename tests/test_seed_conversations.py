@@ -171,6 +171,30 @@ async def test_messages_type_token_count_and_defaults(as_app, make_user) -> None
         assert error.constraint_name == "ck_messages_token_count_non_negative"
 
 
+@pytest.mark.parametrize("metadata", ['["tag"]', '"text"', "42", "null"])
+async def test_messages_metadata_must_be_an_object(as_app, make_user, metadata: str) -> None:
+    """002 QA "JSONB validation": message metadata is a JSON object, as conversations' is."""
+    user = await make_user()
+    async with as_app(Principal.user(user.user_id)) as conn:
+        conversation = await add_conversation(conn, user.user_id)
+        tagged = await add_message(conn, user.user_id, conversation, metadata='{"tags": ["a"]}')
+        error = await refused(
+            conn,
+            CheckViolationError,
+            "INSERT INTO messages (user_id, id, conversation_id, role, content, metadata) "
+            "VALUES ($1, $2, $3, 'user', 'x', $4::jsonb)",
+            user.user_id,
+            new_id(),
+            conversation,
+            metadata,
+        )
+        stored = await conn.fetchval(
+            "SELECT metadata->'tags'->>0 FROM messages WHERE user_id = $1 AND id = $2", user.user_id, tagged
+        )
+    assert error.constraint_name == "ck_messages_metadata_object"
+    assert stored == "a"
+
+
 async def test_messages_store_reasoning_trace_and_ethical_validation(as_app, make_user) -> None:
     """004's JSONB examples round-trip and are queryable by path."""
     reasoning_trace = {
