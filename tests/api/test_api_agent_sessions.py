@@ -116,7 +116,7 @@ async def test_persona_activation_and_deactivation(
     assert activation["agent_session_id"] == session["id"]
 
     listed = await client.get(base, headers=alice.headers)
-    assert [a["id"] for a in listed.json()] == [activation["id"]]
+    assert [a["id"] for a in listed.json()["items"]] == [activation["id"]]
 
     deactivated = await client.post(
         f"{base}/{activation['id']}/deactivate", json={"results": {"outcome": "calm"}}, headers=alice.headers
@@ -133,7 +133,7 @@ async def test_persona_activation_and_deactivation(
     )
     assert 400 <= unknown_persona.status_code < 500
     assert unknown_persona.headers["content-type"].startswith(PROBLEM_JSON)
-    assert len((await client.get(base, headers=alice.headers)).json()) == 1
+    assert len((await client.get(base, headers=alice.headers)).json()["items"]) == 1
 
 
 # --- catalogs -------------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ async def test_agent_catalog_permissions(
 
     readable = await client.get("/api/agents", headers=alice.headers)
     assert readable.status_code == 200
-    assert [a["name"] for a in readable.json()].count(name) == 1
+    assert [a["name"] for a in readable.json()["items"]].count(name) == 1
     one = await client.get(f"/api/agents/{agent['id']}", headers=alice.headers)
     assert one.json()["name"] == name
 
@@ -209,7 +209,8 @@ async def test_persona_catalog_permissions(
     assert_problem(too_high, 422, field="priority_level")
     created = await client.post("/api/personas", json=body, headers=service)
     assert created.status_code == 201
-    names = [p["persona_name"] for p in (await client.get("/api/personas", headers=alice.headers)).json()]
+    listed = (await client.get("/api/personas", headers=alice.headers)).json()
+    names = [p["persona_name"] for p in listed["items"]]
     assert names.count(body["persona_name"]) == 1
     assert too_high.json()["detail"]
 
@@ -233,5 +234,5 @@ async def test_deactivate_checks_the_session_in_the_path(
     still = await client.get(
         f"/api/agent-sessions/{session['id']}/persona-activations", headers=alice.headers
     )
-    assert still.json()[0]["deactivated_at"] is None
+    assert still.json()["items"][0]["deactivated_at"] is None
     assert_problem(wrong, 404)

@@ -64,7 +64,8 @@ async def test_revoked_key_is_401(client: httpx.AsyncClient, alice: Account) -> 
     assert (await client.get("/api/conversations", headers=alice.headers)).status_code == 200
     assert_problem(await client.delete(f"/api/keys/{second['key']['id']}", headers=alice.headers), 404)
     listed = await client.get("/api/keys", headers=alice.headers)
-    assert {k["id"] for k in listed.json()} == {alice.key_id, second["key"]["id"]}
+    assert listed.json()["next_cursor"] is None
+    assert {k["id"] for k in listed.json()["items"]} == {alice.key_id, second["key"]["id"]}
     assert "secret" not in json.dumps(listed.json())
 
 

@@ -149,7 +149,13 @@ async def test_batch_latest_and_pages(client: httpx.AsyncClient, alice: Account)
 
     latest = await client.get(f"{base}/latest", params={"limit": 3}, headers=alice.headers)
     assert latest.status_code == 200
-    assert [m["content"] for m in latest.json()] == ["m4", "m5", "m6"]  # last 3, oldest first
+    assert [m["content"] for m in latest.json()["items"]] == ["m4", "m5", "m6"]  # last 3, oldest first
+    # Full, so the cursor leads on to the older ones: the page before the oldest shown.
+    assert latest.json()["next_cursor"] == latest.json()["items"][0]["id"]
+    older = await client.get(base, params={"before": latest.json()["next_cursor"]}, headers=alice.headers)
+    assert [m["content"] for m in older.json()["items"]] == ["m3", "m2", "m1", "m0"]
+    everything = await client.get(f"{base}/latest", params={"limit": 50}, headers=alice.headers)
+    assert everything.json()["next_cursor"] is None
 
     async def walk(order: str) -> list[str]:
         seen: list[str] = []
@@ -186,11 +192,16 @@ async def test_thread_of_a_reply_chain(client: httpx.AsyncClient, alice: Account
 
     thread = await client.get(f"/api/messages/{middle['id']}/thread", headers=alice.headers)
     assert thread.status_code == 200
-    assert [m["id"] for m in thread.json()] == [root["id"], middle["id"], leaf["id"]]
+    assert [m["id"] for m in thread.json()["items"]] == [root["id"], middle["id"], leaf["id"]]
 
     from_root = await client.get(f"/api/messages/{root['id']}/thread", headers=alice.headers)
-    assert [m["id"] for m in from_root.json()] == [root["id"], middle["id"], leaf["id"], sibling["id"]]
-    assert unrelated["id"] not in [m["id"] for m in from_root.json()]
+    assert [m["id"] for m in from_root.json()["items"]] == [
+        root["id"],
+        middle["id"],
+        leaf["id"],
+        sibling["id"],
+    ]
+    assert unrelated["id"] not in [m["id"] for m in from_root.json()["items"]]
 
 
 async def test_delete_message(client: httpx.AsyncClient, alice: Account) -> None:

@@ -71,10 +71,12 @@ async def test_other_users_rows_are_404_and_never_listed(
     latest = await client.get(f"/api/conversations/{theirs['id']}/messages/latest", headers=alice.headers)
     assert latest.status_code in (200, 404)
     if latest.status_code == 200:
-        assert latest.json() == []
+        assert latest.json()["items"] == []
     assert await agent_session_ids(client, alice) == []
-    assert (await client.get("/api/sessions", headers=alice.headers)).json() == []
-    assert [k["id"] for k in (await client.get("/api/keys", headers=alice.headers)).json()] == [alice.key_id]
+    assert (await client.get("/api/sessions", headers=alice.headers)).json()["items"] == []
+    assert [k["id"] for k in (await client.get("/api/keys", headers=alice.headers)).json()["items"]] == [
+        alice.key_id
+    ]
 
     # Bob's rows are untouched and still his.
     assert (await client.get(f"/api/conversations/{theirs['id']}", headers=bob.headers)).json()[
@@ -133,7 +135,7 @@ async def test_cannot_activate_persona_on_another_users_session(
     )
     assert_problem(response, 404)
     listed = await client.get(f"/api/agent-sessions/{theirs['id']}/persona-activations", headers=bob.headers)
-    assert listed.json() == []
+    assert listed.json()["items"] == []
 
 
 # --- versioning -----------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ async def test_expired_user_session_is_401(
     assert current["status"] == "expired"
     assert current["ended_at"] is not None
     active = await client.get("/api/sessions", params={"active_only": "true"}, headers=alice.headers)
-    assert session_id not in [s["id"] for s in active.json()]
+    assert session_id not in [s["id"] for s in active.json()["items"]]
 
 
 async def test_session_ttl_below_minimum_is_422(client: httpx.AsyncClient, alice: Account) -> None:
@@ -84,4 +84,4 @@ async def test_session_ttl_below_minimum_is_422(client: httpx.AsyncClient, alice
         422,
         field="ttl_seconds",
     )
-    assert (await client.get("/api/sessions", headers=alice.headers)).json() == []
+    assert (await client.get("/api/sessions", headers=alice.headers)).json()["items"] == []
