@@ -21,8 +21,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic import ValidationInfo as _ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from agentkeep.errors import InvalidInput, UnreadableRow
 
@@ -143,7 +151,7 @@ class Input(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _storable(cls, value: Any, info: _ValidationInfo) -> Any:
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
             check_text(value)
         elif isinstance(value, SecretStr):
