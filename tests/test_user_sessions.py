@@ -61,4 +61,4 @@ async def test_end_logs_out_once(keep: Keep, make_user: Any) -> None:
         await keep.user_sessions.touch(user.user_id, started.token)
     with pytest.raises(NotFound):
         await keep.user_sessions.touch(user.user_id, "not-a-token")
-    assert [s.id for s in await keep.user_sessions.list(user.user_id, active_only=True)] == []
+    assert [s.id for s in (await keep.user_sessions.list(user.user_id, active_only=True)).items] == []

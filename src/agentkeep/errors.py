@@ -56,3 +56,11 @@ class Unauthenticated(AgentkeepError):
 class Forbidden(AgentkeepError):
     status_code = 403
     title = "Forbidden"
+
+
+class UnreadableRow(AgentkeepError):
+    """A stored row breaks the limits its values are written under (written by hand, or before
+    the limits were enforced): the operator must repair it. Lists leave such a row out."""
+
+    status_code = 500
+    title = "Unreadable stored row"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
+import sqlalchemy as sa
 from pydantic import Field
 
-from agentkeep.agent_sessions.tables import AGENT_SESSION_STATUSES
+from agentkeep.agent_sessions.tables import AGENT_SESSION_STATUSES, agent_sessions
 from agentkeep.models import Input, JsonArray, JsonObject, Output, Version
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)]
@@ -37,6 +38,8 @@ class NewAgentSession(Input):
 
 
 class AgentSessionUpdate(Input):
+    stored_in: ClassVar[sa.Table | None] = agent_sessions
+
     version: Version
     agent_config: JsonObject | None = None
     personas_active: JsonArray | None = None

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentkeep.agent_sessions.status import TERMINAL
 from agentkeep.agent_sessions.tables import agent_sessions
 from agentkeep.database.rows import keyset_before, update_versioned
 
@@ -25,9 +26,15 @@ async def insert(conn: AsyncConnection, values: Mapping[str, Any]) -> sa.RowMapp
     return (await conn.execute(statement)).mappings().one()
 
 
-async def get(conn: AsyncConnection, user_id: uuid.UUID, session_id: uuid.UUID) -> sa.RowMapping | None:
+async def get(
+    conn: AsyncConnection, user_id: uuid.UUID, session_id: uuid.UUID, *, for_update: bool = False
+) -> sa.RowMapping | None:
+    """The session; ``for_update`` locks it until the transaction ends (check, then change)."""
     statement = sa.select(*COLUMNS, (agent_sessions.c.expires_at <= sa.func.now()).label("is_expired"))
-    return (await conn.execute(statement.where(_key(user_id, session_id)))).mappings().one_or_none()
+    statement = statement.where(_key(user_id, session_id))
+    if for_update:
+        statement = statement.with_for_update(of=agent_sessions)
+    return (await conn.execute(statement)).mappings().one_or_none()
 
 
 async def latest_context(conn: AsyncConnection, user_id: uuid.UUID, agent_type: str) -> dict[str, Any] | None:
@@ -71,11 +78,33 @@ async def update(
 async def add_cost(
     conn: AsyncConnection, user_id: uuid.UUID, session_id: uuid.UUID, amount: Decimal
 ) -> sa.RowMapping | None:
-    """Add to token_cost atomically; the row's cost-limit check refuses going over."""
+    """Add to token_cost atomically; the row's cost-limit check refuses going over.
+
+    None when there is no such session, or it has ended (a terminal status takes no charges).
+    """
     statement = (
         sa.update(agent_sessions)
-        .where(_key(user_id, session_id))
+        .where(_key(user_id, session_id), agent_sessions.c.status.not_in(TERMINAL))
         .values(token_cost=agent_sessions.c.token_cost + amount, version=agent_sessions.c.version + 1)
         .returning(*COLUMNS)
     )
     return (await conn.execute(statement)).mappings().one_or_none()
+
+
+async def mark_persona(
+    conn: AsyncConnection, user_id: uuid.UUID, session_id: uuid.UUID, persona_id: uuid.UUID, *, active: bool
+) -> None:
+    """Add the persona's id to ``personas_active`` (once), or take it out; bumps the version."""
+    element = sa.func.jsonb_build_array(str(persona_id))
+    listed = agent_sessions.c.personas_active
+    changed = (
+        sa.case((listed.op("@>")(element), listed), else_=listed.op("||")(element))
+        if active
+        else listed.op("-")(sa.literal(str(persona_id), sa.Text))
+    )
+    statement = (
+        sa.update(agent_sessions)
+        .where(_key(user_id, session_id))
+        .values(personas_active=changed, version=agent_sessions.c.version + 1)
+    )
+    await conn.execute(statement)

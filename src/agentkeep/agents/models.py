@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
+import sqlalchemy as sa
 from pydantic import Field
 
+from agentkeep.agents.tables import agents
 from agentkeep.models import Input, JsonObject, Output, Version
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
@@ -22,6 +24,8 @@ class NewAgent(Input):
 
 
 class AgentUpdate(Input):
+    stored_in: ClassVar[sa.Table | None] = agents
+
     version: Version
     name: Name | None = None
     persona_type: Annotated[str, Field(min_length=1, max_length=50)] | None = None

@@ -10,6 +10,7 @@ from agentkeep.catalog import SERVICE
 from agentkeep.database.engine import Database
 from agentkeep.errors import NotFound
 from agentkeep.ids import new_id
+from agentkeep.models import read_all, read_one
 from agentkeep.principal import Principal
 
 
@@ -27,12 +28,12 @@ class AgentService:
             row = await repository.get(tx.conn, agent_id)
         if row is None:
             raise NotFound("agent not found")
-        return Agent.model_validate(dict(row))
+        return read_one(Agent, row, what="agent")
 
     async def list(self, *, active_only: bool = False, actor: Principal = SERVICE) -> list[Agent]:
         async with self._database.transaction(actor) as tx:
             rows = await repository.list_all(tx.conn, active_only=active_only)
-        return [Agent.model_validate(dict(row)) for row in rows]
+        return read_all(Agent, rows, what="agent")
 
     async def update(self, agent_id: uuid.UUID, changes: AgentUpdate, *, actor: Principal = SERVICE) -> Agent:
         values = changes.model_dump(exclude={"version"}, exclude_unset=True)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
+from fastapi_offline import FastAPIOffline
 
 from agentkeep import __version__
 from agentkeep.api import problems
+from agentkeep.api.dependencies import ActivityClock, KeepDep
 from agentkeep.api.limits import BodySizeLimit
 from agentkeep.api.routers import (
     agent_sessions,
@@ -20,6 +22,7 @@ from agentkeep.api.routers import (
     user_sessions,
     users,
 )
+from agentkeep.database import migrate
 from agentkeep.keep import Keep
 from agentkeep.settings import Settings, load_settings
 
@@ -43,7 +46,8 @@ def create_app(*, keep: Keep | None = None, settings: Settings | None = None) ->
         finally:
             await owned.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc served from the fastapi-offline package, not a CDN: /docs works offline.
+    app = FastAPIOffline(
         title="agentkeep",
         version=__version__,
         summary="The system of record for AI agents.",
@@ -52,6 +56,7 @@ def create_app(*, keep: Keep | None = None, settings: Settings | None = None) ->
     )
     if keep is not None:
         app.state.keep = keep
+    app.state.activity = ActivityClock()
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     for module in ROUTERS:
@@ -59,6 +64,19 @@ def create_app(*, keep: Keep | None = None, settings: Settings | None = None) ->
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
+        """Liveness: the process answers. It does not touch the database (see /ready)."""
         return {"status": "ok"}
+
+    @app.get("/ready", tags=["health"], responses={503: problems.PROBLEM_RESPONSES[503]})
+    async def ready(keep: KeepDep) -> Response:
+        """Readiness: the database answers and its schema has no pending migration (else 503)."""
+        try:
+            pending = await migrate.pending(keep.database)
+        except Exception:  # any failure to reach the database or read its revision: not ready
+            return problems.problem(503, "the database is not reachable", instance="/ready")
+        if pending:
+            detail = f"the database has {len(pending)} pending migration(s): {', '.join(pending)}"
+            return problems.problem(503, detail, instance="/ready")
+        return Response('{"status":"ready"}', media_type="application/json")
 
     return app

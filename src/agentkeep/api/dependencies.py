@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -23,7 +25,31 @@ def get_keep(request: Request) -> Keep:
 KeepDep = Annotated[Keep, Depends(get_keep)]
 
 
+class ActivityClock:
+    """Says when to write a user's ``last_active_at``: at most once a minute per user and process.
+
+    Every authenticated request is activity, but a write per request would double the cost of
+    the cheapest reads; a minute is as fine as "last active" needs to be.
+    """
+
+    def __init__(self, every_seconds: float = 60.0, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every_seconds = every_seconds
+        self._clock = clock
+        self._written: dict[uuid.UUID, float] = {}
+
+    def due(self, user_id: uuid.UUID) -> bool:
+        now = self._clock()
+        last = self._written.get(user_id)
+        if last is not None and now - last < self.every_seconds:
+            return False
+        if len(self._written) >= 10_000:  # forget the users not seen for a minute: bounded memory
+            self._written = {k: v for k, v in self._written.items() if now - v < self.every_seconds}
+        self._written[user_id] = now
+        return True
+
+
 async def get_principal(
+    request: Request,
     keep: KeepDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     acting_for: Annotated[
@@ -42,7 +68,11 @@ async def get_principal(
             user_id = uuid.UUID(acting_for)
         except ValueError:
             raise InvalidInput("X-Agentkeep-User is not a UUID", field="X-Agentkeep-User") from None
-    return await keep.access_keys.authenticate(credentials.credentials, acting_for=user_id)
+    principal = await keep.access_keys.authenticate(credentials.credentials, acting_for=user_id)
+    activity: ActivityClock | None = getattr(request.app.state, "activity", None)
+    if principal.user_id is not None and activity is not None and activity.due(principal.user_id):
+        await keep.users.touch(principal)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -6,11 +6,9 @@ limit and handed on whole, so an oversized one is a 413 however it was sent.
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agentkeep.api.problems import PROBLEM_BASE, PROBLEM_JSON
+from agentkeep.api.problems import problem
 
 
 class BodySizeLimit:
@@ -27,7 +25,7 @@ class BodySizeLimit:
         length = next((value for name, value in scope.get("headers", []) if name == b"content-length"), None)
         if length is not None:
             if length.isdigit() and int(length) > self.max_bytes:
-                await self._refuse(scope, send)
+                await self._refuse(scope, receive, send)
                 return
             await self.app(scope, receive, send)
             return
@@ -40,7 +38,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._refuse(scope, send)
+                await self._refuse(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -57,16 +55,12 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": PROBLEM_BASE + "payload-too-large",
-                "title": "Payload too large",
-                "status": 413,
-                "detail": f"the request body is larger than {self.max_bytes} bytes",
-                "instance": scope.get("path", ""),
-            }
-        ).encode()
-        headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The same problem() every other error goes through, so the body is serialised alike.
+        response = problem(
+            413,
+            f"the request body is larger than {self.max_bytes} bytes",
+            title="Payload too large",
+            instance=scope.get("path", ""),
+        )
+        await response(scope, receive, send)

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agentkeep.errors import AgentkeepError, Unauthenticated
-from agentkeep.models import error_field, error_message
+from agentkeep.models import field_errors
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://agentkeep.dev/problems/"
@@ -64,7 +64,7 @@ def problem(
     *,
     title: str | None = None,
     instance: str | None = None,
-    errors: list[dict[str, Any]] | None = None,
+    errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     title = title or HTTPStatus(status).phrase
@@ -102,7 +102,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         return problem(
             400, "the request body is not valid JSON", title="Malformed JSON", instance=request.url.path
         )
-    errors = [{"field": error_field(error.get("loc", ())), "message": error_message(error)} for error in raw]
+    errors = field_errors(raw)
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return problem(422, detail, title="Invalid input", instance=request.url.path, errors=errors)
 

@@ -106,6 +106,7 @@ async def _serve(settings: Settings, host: str, port: int, *, first_run_key: boo
     import uvicorn
 
     from agentkeep.api.app import create_app
+    from agentkeep.api.server import ProblemH11Protocol
 
     keep = await Keep.connect(settings)
     try:
@@ -117,7 +118,14 @@ async def _serve(settings: Settings, host: str, port: int, *, first_run_key: boo
         out.print(
             f"agentkeep is serving on [bold]http://{host}:{port}[/bold] (API docs at /docs). Ctrl-C stops it."
         )
-        config = uvicorn.Config(create_app(keep=keep), host=host, port=port, log_level="info", lifespan="on")
+        config = uvicorn.Config(
+            create_app(keep=keep),
+            host=host,
+            port=port,
+            log_level="info",
+            lifespan="on",
+            http=ProblemH11Protocol,
+        )
         await _graceful_server(config).serve()
     finally:
         await keep.close()

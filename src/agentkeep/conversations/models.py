@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, ClassVar
 
+import sqlalchemy as sa
 from pydantic import Field
 
+from agentkeep.conversations.tables import conversations
 from agentkeep.models import Input, JsonObject, Output, Version
 
 Title = Annotated[str, Field(max_length=500)]
@@ -23,6 +25,8 @@ class NewConversation(Input):
 
 
 class ConversationUpdate(Input):
+    stored_in: ClassVar[sa.Table | None] = conversations  # null for a NOT NULL column: 422
+
     version: Version | None = None
     title: Title | None = None
     metadata: JsonObject | None = None

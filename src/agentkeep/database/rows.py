@@ -43,6 +43,8 @@ async def update_versioned(
 ) -> sa.RowMapping:
     """Apply ``changes`` if the row is still at ``expected_version`` (None: whatever it is).
 
+    No changes bump no version: the row is returned as it is, after the same checks.
+
     Raises NotFound when the row is missing (or hidden from this user), StaleVersion when
     someone else changed it since it was read; in both cases nothing is written.
     """
@@ -50,9 +52,12 @@ async def update_versioned(
     if "deleted_at" in table.c:
         where = sa.and_(where, table.c.deleted_at.is_(None))
     guarded = where if expected_version is None else sa.and_(where, table.c.version == expected_version)
-    statement = (
-        sa.update(table).where(guarded).values(**changes, version=table.c.version + 1).returning(*columns)
-    )
+    if changes:
+        statement: sa.Executable = (
+            sa.update(table).where(guarded).values(**changes, version=table.c.version + 1).returning(*columns)
+        )
+    else:  # nothing to change: the row as it is (version checked), not a new version of it
+        statement = sa.select(*columns).where(guarded)
     row = (await conn.execute(statement)).mappings().one_or_none()
     if row is not None:
         return row

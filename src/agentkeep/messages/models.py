@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from agentkeep.models import Input, JsonObject
+from agentkeep.models import Count, Input, JsonArray, JsonObject
 
 MAX_CONTENT_CHARS = 1_000_000
 Role = Literal["user", "assistant", "system", "tool"]
@@ -23,10 +23,10 @@ class NewMessage(Input):
     parent_message_id: uuid.UUID | None = None
     agent_session_id: uuid.UUID | None = None
     agent_name: Annotated[str, Field(max_length=100)] | None = None
-    reasoning_trace: JsonObject | list[Any] | None = None
+    reasoning_trace: JsonObject | JsonArray | None = None
     ethical_validation: JsonObject | None = None
     metadata: JsonObject = Field(default_factory=dict)
-    token_count: Annotated[int, Field(ge=0)] | None = None
+    token_count: Count | None = None
     model_used: Annotated[str, Field(max_length=100)] | None = None
 
     @field_validator("role", mode="before")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
+import sqlalchemy as sa
 from pydantic import Field
 
 from agentkeep.models import Input, JsonObject, Output, Version
+from agentkeep.personas.tables import personas
 
 Priority = Annotated[int, Field(ge=1, le=10)]
 
@@ -27,6 +29,8 @@ class NewPersona(Input):
 
 
 class PersonaUpdate(Input):
+    stored_in: ClassVar[sa.Table | None] = personas
+
     version: Version
     specialization: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     capabilities: JsonObject | None = None

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentkeep.database.rows import keyset_before
 from agentkeep.user_sessions.tables import user_sessions
 
 COLUMNS = [
@@ -37,12 +38,14 @@ async def get(conn: AsyncConnection, user_id: uuid.UUID, session_id: uuid.UUID) 
 
 
 async def list_for_user(
-    conn: AsyncConnection, user_id: uuid.UUID, *, active_only: bool
+    conn: AsyncConnection, user_id: uuid.UUID, *, active_only: bool, before: uuid.UUID | None, limit: int
 ) -> list[sa.RowMapping]:
-    statement = sa.select(*COLUMNS).where(user_sessions.c.user_id == user_id)
+    statement = sa.select(*COLUMNS).where(
+        user_sessions.c.user_id == user_id, keyset_before(user_sessions, before)
+    )
     if active_only:
         statement = statement.where(user_sessions.c.status == "active")
-    result = await conn.execute(statement.order_by(user_sessions.c.id.desc()))
+    result = await conn.execute(statement.order_by(user_sessions.c.id.desc()).limit(limit))
     return list(result.mappings())
 
 

@@ -9,6 +9,8 @@ from agentkeep.actors import Actor, acting_user, as_principal
 from agentkeep.database.engine import Database
 from agentkeep.errors import Conflict, NotFound, SessionExpired
 from agentkeep.ids import new_id
+from agentkeep.models import reader
+from agentkeep.pagination import Page, checked_limit, page_of
 from agentkeep.tokens import digest, new_secret
 from agentkeep.user_sessions import repository
 from agentkeep.user_sessions.models import NewUserSession, StartedUserSession, UserSession
@@ -57,16 +59,33 @@ class UserSessionService:
         raise SessionExpired(refusal)
 
     async def get(self, actor: Actor, session_id: uuid.UUID) -> UserSession:
+        """The session; one past its expiry is marked expired first, so its status is true."""
+        user_id = acting_user(actor)
         async with self._database.transaction(as_principal(actor)) as tx:
-            row = await repository.get(tx.conn, acting_user(actor), session_id)
+            await repository.expire_overdue(tx.conn, user_id)
+            row = await repository.get(tx.conn, user_id, session_id)
         if row is None:
             raise NotFound("session not found")
         return UserSession.model_validate(dict(row))
 
-    async def list(self, actor: Actor, *, active_only: bool = False) -> list[UserSession]:
+    async def list(
+        self,
+        actor: Actor,
+        *,
+        active_only: bool = False,
+        before: uuid.UUID | None = None,
+        limit: int = 50,
+    ) -> Page[UserSession]:
+        """Newest first. Sessions past their expiry are marked expired first (in the same
+        transaction), so ``active_only`` never lists one that has run out."""
+        limit = checked_limit(limit)
+        user_id = acting_user(actor)
         async with self._database.transaction(as_principal(actor)) as tx:
-            rows = await repository.list_for_user(tx.conn, acting_user(actor), active_only=active_only)
-        return [UserSession.model_validate(dict(row)) for row in rows]
+            await repository.expire_overdue(tx.conn, user_id)
+            rows = await repository.list_for_user(
+                tx.conn, user_id, active_only=active_only, before=before, limit=limit + 1
+            )
+        return page_of(rows, limit, reader(UserSession, what="session"))
 
     async def end(self, actor: Actor, session_id: uuid.UUID, *, status: str = "ended") -> UserSession:
         """Log out (``ended``) or revoke (``revoked``) an active session."""

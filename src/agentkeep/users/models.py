@@ -6,12 +6,13 @@ import re
 import uuid
 import zoneinfo
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
+import sqlalchemy as sa
 from pydantic import AfterValidator, Field, SecretStr
 
 from agentkeep.models import Input, JsonObject, Output, Version
-from agentkeep.users.tables import EMAIL_PATTERN
+from agentkeep.users.tables import EMAIL_PATTERN, users
 
 
 def _known_time_zone(value: str) -> str:
@@ -48,6 +49,8 @@ class NewUser(Input):
 
 
 class UserUpdate(Input):
+    stored_in: ClassVar[sa.Table | None] = users
+
     version: Version
     email: Email | None = None
     username: Username | None = None

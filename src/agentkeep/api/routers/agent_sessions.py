@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, status
 
@@ -16,6 +16,7 @@ from agentkeep.agent_sessions.models import (
     StatusChange,
 )
 from agentkeep.api.dependencies import KeepDep, UserPrincipalDep
+from agentkeep.models import JsonArray, JsonObject
 from agentkeep.pagination import MAX_PAGE_SIZE, Page
 from agentkeep.personas.models import NewActivation, PersonaActivation
 
@@ -78,8 +79,9 @@ async def activate_persona(
 @router.get("/{session_id}/persona-activations")
 async def list_activations(
     keep: KeepDep, principal: UserPrincipalDep, session_id: uuid.UUID
-) -> list[PersonaActivation]:
-    return await keep.personas.activations(principal, session_id)
+) -> Page[PersonaActivation]:
+    """Every activation of the session in one page (next_cursor is always null)."""
+    return Page[PersonaActivation](items=await keep.personas.activations(principal, session_id))
 
 
 @router.post("/{session_id}/persona-activations/{activation_id}/deactivate")
@@ -88,6 +90,6 @@ async def deactivate_persona(
     principal: UserPrincipalDep,
     session_id: uuid.UUID,
     activation_id: uuid.UUID,
-    results: Annotated[dict[str, Any] | None, Body(embed=True)] = None,
+    results: Annotated[JsonObject | JsonArray | None, Body(embed=True)] = None,
 ) -> PersonaActivation:
     return await keep.personas.deactivate(principal, session_id, activation_id, results)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, status
 
 from agentkeep.agents.models import Agent, AgentUpdate, NewAgent
 from agentkeep.api.dependencies import KeepDep, PrincipalDep
+from agentkeep.pagination import Page
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
@@ -18,8 +19,9 @@ async def create_agent(keep: KeepDep, principal: PrincipalDep, new: NewAgent) ->
 
 
 @router.get("")
-async def list_agents(keep: KeepDep, principal: PrincipalDep, active_only: bool = False) -> list[Agent]:
-    return await keep.agents.list(active_only=active_only, actor=principal)
+async def list_agents(keep: KeepDep, principal: PrincipalDep, active_only: bool = False) -> Page[Agent]:
+    """The whole catalog in one page (next_cursor is always null)."""
+    return Page[Agent](items=await keep.agents.list(active_only=active_only, actor=principal))
 
 
 @router.get("/{agent_id}")

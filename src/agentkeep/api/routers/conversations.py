@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from agentkeep.api.dependencies import KeepDep, UserPrincipalDep
 from agentkeep.conversations.models import Conversation, ConversationUpdate, NewConversation
@@ -54,6 +54,6 @@ async def update_conversation(
     return await keep.conversations.update(principal, conversation_id, changes)
 
 
-@router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def delete_conversation(keep: KeepDep, principal: UserPrincipalDep, conversation_id: uuid.UUID) -> None:
     await keep.conversations.delete(principal, conversation_id)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, status
 
 from agentkeep.access_keys.models import ApiKey, CreatedKey, NewKey
 from agentkeep.api.dependencies import KeepDep, UserPrincipalDep
+from agentkeep.pagination import Page
 
 router = APIRouter(prefix="/api/keys", tags=["keys"])
 
@@ -18,8 +19,9 @@ async def create_key(keep: KeepDep, principal: UserPrincipalDep, new: NewKey | N
 
 
 @router.get("")
-async def list_keys(keep: KeepDep, principal: UserPrincipalDep) -> list[ApiKey]:
-    return await keep.access_keys.list(principal)
+async def list_keys(keep: KeepDep, principal: UserPrincipalDep) -> Page[ApiKey]:
+    """Every key of the caller in one page (next_cursor is always null)."""
+    return Page[ApiKey](items=await keep.access_keys.list(principal))
 
 
 @router.delete("/{key_id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import Field
 
 from agentkeep.api.dependencies import KeepDep, UserPrincipalDep
@@ -20,6 +20,10 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 class MessageBatch(Input):
     messages: Annotated[list[NewMessage], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+def latest_page(messages: list[Message], limit: int) -> Page[Message]:
+    return Page[Message](items=messages, next_cursor=messages[0].id if len(messages) == limit else None)
 
 
 @router.post("/conversations/{conversation_id}/messages", status_code=status.HTTP_201_CREATED)
@@ -55,9 +59,13 @@ async def list_messages(
 @router.get("/conversations/{conversation_id}/messages/latest")
 async def latest_messages(
     keep: KeepDep, principal: UserPrincipalDep, conversation_id: uuid.UUID, limit: Limit = 50
-) -> list[Message]:
-    """The last ``limit`` messages, oldest first."""
-    return await keep.messages.latest(principal, conversation_id, limit)
+) -> Page[Message]:
+    """The last ``limit`` messages, oldest first.
+
+    When the page is full, next_cursor is the oldest message's id: pass it as ``before`` to the
+    messages list for older ones (there may be none).
+    """
+    return latest_page(await keep.messages.latest(principal, conversation_id, limit), limit)
 
 
 @router.get("/messages/{message_id}")
@@ -66,10 +74,11 @@ async def get_message(keep: KeepDep, principal: UserPrincipalDep, message_id: uu
 
 
 @router.get("/messages/{message_id}/thread")
-async def message_thread(keep: KeepDep, principal: UserPrincipalDep, message_id: uuid.UUID) -> list[Message]:
-    return await keep.messages.thread(principal, message_id)
+async def message_thread(keep: KeepDep, principal: UserPrincipalDep, message_id: uuid.UUID) -> Page[Message]:
+    """The whole thread in one page (next_cursor is always null)."""
+    return Page[Message](items=await keep.messages.thread(principal, message_id))
 
 
-@router.delete("/messages/{message_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/messages/{message_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def delete_message(keep: KeepDep, principal: UserPrincipalDep, message_id: uuid.UUID) -> None:
     await keep.messages.delete(principal, message_id)

@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, status
 
 from agentkeep.api.dependencies import KeepDep, PrincipalDep
+from agentkeep.pagination import Page
 from agentkeep.personas.models import NewPersona, Persona, PersonaUpdate
 
 router = APIRouter(prefix="/api/personas", tags=["personas"])
@@ -18,8 +19,9 @@ async def create_persona(keep: KeepDep, principal: PrincipalDep, new: NewPersona
 
 
 @router.get("")
-async def list_personas(keep: KeepDep, principal: PrincipalDep, active_only: bool = False) -> list[Persona]:
-    return await keep.personas.list(active_only=active_only, actor=principal)
+async def list_personas(keep: KeepDep, principal: PrincipalDep, active_only: bool = False) -> Page[Persona]:
+    """The whole catalog in one page (next_cursor is always null)."""
+    return Page[Persona](items=await keep.personas.list(active_only=active_only, actor=principal))
 
 
 @router.get("/{persona_id}")

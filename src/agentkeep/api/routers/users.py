@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
 
 from agentkeep.api.dependencies import KeepDep, ServicePrincipalDep, UserPrincipalDep
+from agentkeep.errors import Forbidden
 from agentkeep.users.models import NewUser, User, UserUpdate
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -20,11 +23,32 @@ async def get_me(keep: KeepDep, principal: UserPrincipalDep) -> User:
     return await keep.users.get(principal)
 
 
+def allowed_changes(principal: UserPrincipalDep, changes: UserUpdate) -> UserUpdate:
+    """Email and username are changed through a service key only.
+
+    A taken email or username must be refused, and any refusal that differs from a success
+    tells the caller that someone else holds that address or name: from a user's own key,
+    PATCH /me would be a way to find out who has an account. The service that registers users
+    (POST /api/users is service-only too) already knows its accounts, can verify a new address
+    before it changes it, and gets the 409 as before. A user key may change everything else.
+    """
+    identity = sorted({"email", "username"} & changes.model_fields_set)
+    if identity and not principal.is_service:
+        raise Forbidden(
+            f"{' and '.join(identity)} can be changed only through your service (a service key)",
+            field=identity[0],
+        )
+    return changes
+
+
 @router.patch("/me")
-async def update_me(keep: KeepDep, principal: UserPrincipalDep, changes: UserUpdate) -> User:
+async def update_me(
+    keep: KeepDep, principal: UserPrincipalDep, changes: Annotated[UserUpdate, Depends(allowed_changes)]
+) -> User:
+    """Change your profile. ``email`` and ``username``: with a service key only (403 otherwise)."""
     return await keep.users.update(principal, changes)
 
 
-@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def delete_me(keep: KeepDep, principal: UserPrincipalDep) -> None:
     await keep.users.delete(principal)
