@@ -9,10 +9,11 @@ import sys
 import uuid
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.engine import Database
 from agentkeep.keep import Keep
-from conftest import TEST_DATABASE
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "examples" / "quickstart.py"
@@ -30,7 +31,7 @@ async def test_the_quickstart_runs_as_a_file_on_the_embedded_server(
     env = {name: value for name, value in os.environ.items() if not name.startswith("AGENTKEEP_")}
     env |= {
         "AGENTKEEP_DATA_DIR": str(embedded_server.pgdata.parent),
-        "AGENTKEEP_DATABASE_NAME": TEST_DATABASE,
+        "AGENTKEEP_DATABASE_NAME": str(make_url(database.urls.owner).database),
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

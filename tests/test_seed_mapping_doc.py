@@ -25,7 +25,7 @@ MAPPING = ROOT / "docs" / "seed-mapping.md"
 HEADER = ("Seed item", "Kind", "Home in agentkeep", "Test", "Status")
 DELIMITER = re.compile(r"^\|(\s*:?-{3,}:?\s*\|)+$")
 UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
-NODE_ID = re.compile(r"tests/[a-z0-9_]+\.py::[A-Za-z0-9_]+(?:\[[^\]`]+\])?")
+NODE_ID = re.compile(r"tests/(?:[a-z0-9_]+/)*[a-z0-9_]+\.py::[A-Za-z0-9_]+(?:\[[^\]`]+\])?")
 NO_TEST = "—"
 STATUSES = ("served", "planned", "replaced", "replaced, planned", "not adopted")
 # The later capabilities a planned row may name (docs/seed-mapping.md, "How to read it").
