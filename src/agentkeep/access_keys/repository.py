@@ -68,7 +68,7 @@ async def use_api_key(conn: AsyncConnection, user_id: uuid.UUID, secret_hash: by
     re-check it and write once.
     """
     found = (
-        sa.select(api_keys.c.id, api_keys.c.last_used_at)
+        sa.select(api_keys.c.id)
         .join(users, users.c.user_id == api_keys.c.user_id)
         .where(
             api_keys.c.user_id == user_id,
