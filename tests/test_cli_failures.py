@@ -8,9 +8,12 @@ skipped without it. The address cases need no database: they must fail before on
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import pty
 import shutil
 import socket
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -20,7 +23,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from cli_support import cli, free_port, one_error_line
+from cli_support import AGENTKEEP, cli, environment, free_port, one_error_line
 
 ADMIN_URL = os.environ.get("AGENTKEEP_TEST_EXTERNAL_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -42,6 +45,21 @@ def _admin_fetch(query: str, *args: object) -> object:
             await admin.close()
 
     return asyncio.run(fetch())
+
+
+def _admin_ddl(template: str, identifier: str) -> None:
+    """Run DDL naming ``identifier``, quoted by the server's own format('%I')."""
+
+    async def run() -> None:
+        admin = await asyncpg.connect(ADMIN_URL, timeout=3)
+        try:
+            await admin.execute(
+                await admin.fetchval("SELECT format($1::text, $2::text)", template, identifier)
+            )
+        finally:
+            await admin.close()
+
+    asyncio.run(run())
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +162,51 @@ def test_an_address_that_is_not_ours_names_the_host(home: Path) -> None:
     assert one_error_line(result).startswith("error: --host: cannot listen on http://192.0.2.1:")
     assert result.stdout == ""
     assert not (home / "pgdata").exists()
+
+
+@pytest.mark.usefixtures("external_postgres")
+def test_migrate_down_warns_of_a_running_server_and_no_keeps_the_schema(home: Path) -> None:
+    name = f"agentkeep_down_{uuid.uuid4().hex[:8]}"
+    _admin_ddl("CREATE DATABASE %I", name)
+    try:
+        url = _url(database=name)
+        assert cli(home, "migrate", "up", AGENTKEEP_DATABASE_URL=url).returncode == 0
+
+        async def ask_while_connected() -> subprocess.CompletedProcess[str]:
+            server_stand_in = await asyncpg.connect(url)  # what a running API server holds open
+            try:
+                return await asyncio.to_thread(_answer_no, home, url)
+            finally:
+                await server_stand_in.close()
+
+        answered = asyncio.run(ask_while_connected())
+        assert answered.returncode == 1
+        warning, question = answered.stderr.splitlines()[:2]
+        assert warning.startswith("warning: 1 other connection(s)"), answered.stderr
+        assert "an API server seems to be running" in warning
+        assert "Continue? [y/N]" in question
+        assert question.endswith("error: cancelled; nothing was changed")
+        assert answered.stdout == ""
+        status = cli(home, "migrate", "status", "--json", AGENTKEEP_DATABASE_URL=url)
+        assert all(revision["is_applied"] for revision in json.loads(status.stdout)["revisions"])
+    finally:
+        _admin_ddl("DROP DATABASE IF EXISTS %I WITH (FORCE)", name)
+
+
+def _answer_no(home: Path, database_url: str) -> subprocess.CompletedProcess[str]:
+    """``agentkeep migrate down`` on a terminal whose user types "n"."""
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, b"n\n")
+        return subprocess.run(  # noqa: S603 - our own console script
+            [str(AGENTKEEP), "migrate", "down"],
+            env=environment(home, AGENTKEEP_DATABASE_URL=database_url),
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)

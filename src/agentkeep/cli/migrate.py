@@ -20,6 +20,7 @@ from agentkeep.cli.output import (
     with_database,
 )
 from agentkeep.database import migrate as migrations
+from agentkeep.database.engine import Database
 from agentkeep.errors import AgentkeepError
 
 migrate_app = typer.Typer(no_args_is_help=True, help="Apply, revert and inspect schema migrations.")
@@ -59,22 +60,34 @@ def migrate_down(
 ) -> None:
     """Revert migrations down to REVISION (default -1: the last one). Asks first: it drops tables."""
     loaded = settings()
-    if not yes:
-        _confirm_or_refuse(
-            f"Reverting migrations down to {revision} drops their tables and every row in them. Continue?"
-        )
-    run(with_database(loaded, lambda db: migrations.downgrade(db, revision)))
+    if not yes and not sys.stdin.isatty():
+        fail("this drops tables and their rows; no terminal to ask on: pass --yes to confirm")
+
+    async def work(database: Database) -> None:
+        if not yes:
+            # Asked with the database open, so the question can say who else is using it.
+            _confirm(revision, await migrations.other_connections(database))
+        await migrations.downgrade(database, revision)
+
+    run(with_database(loaded, work))
     if as_json:
         print_json({"migrated": "down", "revision": revision})
     else:
         out.print(f"migrated down to {revision}")
 
 
-def _confirm_or_refuse(question: str) -> None:
-    if not sys.stdin.isatty():
-        fail("this drops tables and their rows; no terminal to ask on: pass --yes to confirm")
+def _confirm(revision: str, other_connections: int) -> None:
+    if other_connections:
+        err.print(
+            f"[yellow]warning:[/yellow] {other_connections} other connection(s) to this database are "
+            "open: an API server seems to be running, and would answer errors once its tables are gone."
+        )
     # Asked on stderr (click's confirm writes a space to stdout, which programs read).
-    err.print(f"{question} [y/N] ", end="")
+    err.print(
+        f"Reverting migrations down to {revision} drops their tables and every row in them. Continue? [y/N] ",
+        end="",
+        markup=False,
+    )
     if sys.stdin.readline().strip().lower() not in {"y", "yes"}:
         fail("cancelled; nothing was changed")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -122,3 +123,19 @@ def _as_tuple(revisions: Any) -> tuple[str, ...]:
     if isinstance(revisions, str):
         return (revisions,)
     return tuple(str(revision) for revision in revisions)
+
+
+OTHER_CONNECTIONS = sa.text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+)
+
+
+async def other_connections(database: Database) -> int:
+    """Other clients connected to this database: a running API server keeps some open.
+
+    Reverting a migration under a running server makes it answer 500 (its tables are gone), so
+    ``agentkeep migrate down`` says so before it asks.
+    """
+    async with database.owner_transaction() as conn:
+        return int((await conn.execute(OTHER_CONNECTIONS)).scalar_one())
