@@ -7,14 +7,15 @@ so the number of invocations is kept small.
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import os
+import pty
 import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,9 +28,7 @@ import httpx
 import psutil
 import pytest
 
-AGENTKEEP = Path(sys.executable).parent / "agentkeep"
-if not AGENTKEEP.exists():  # pragma: no cover - a venv always has it next to python
-    AGENTKEEP = Path(shutil.which("agentkeep") or "agentkeep")
+from cli_support import AGENTKEEP, cli, environment, free_port, one_error_line, table_rows
 
 TABLES = (
     "agents",
@@ -84,54 +83,20 @@ def _stop_leftover_server(home: Path) -> None:
         pass
 
 
-def environment(home: Path, **variables: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.upper().startswith("AGENTKEEP_")}
-    return (
-        env
-        | {
-            "AGENTKEEP_DATA_DIR": str(home),
-            "PYTHONUNBUFFERED": "1",
-            "COLUMNS": "400",  # Rich tables stay on one line per row
-            "NO_COLOR": "1",
-        }
-        | variables
-    )
-
-
-def cli(home: Path, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own console script
-        [str(AGENTKEEP), *args],
-        env=environment(home, **variables),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
-
-
-def table_rows(stdout: str, first_cell: str) -> list[str]:
-    return [line for line in stdout.splitlines() if line.strip("│ ").startswith(first_cell)]
-
-
 # --- migrate and doctor ---------------------------------------------------------------------------
 
 
 def test_migrate_status_up_down_history_and_doctor(home: Path) -> None:
     db = {"AGENTKEEP_DATABASE_NAME": "cli_migrate"}
 
-    status = cli(home, "migrate", "status", **db)
+    # Piped with an 80-column setting: still one line per row, nothing cut short with "…".
+    status = cli(home, "migrate", "status", COLUMNS="80", **db)
     assert status.returncode == 0, status.stderr
     [row] = table_rows(status.stdout, "0001")
     assert "pending" in row
     for table in TABLES:
-        assert table in status.stdout, table
+        assert table in row, table
+    assert "…" not in status.stdout
 
     # An unmigrated database is a failed check, with the reason.
     unmigrated = cli(home, "doctor", **db)
@@ -147,11 +112,23 @@ def test_migrate_status_up_down_history_and_doctor(home: Path) -> None:
     [row] = table_rows(applied.stdout, "0001")
     assert "applied" in row and "pending" not in row
 
-    down = cli(home, "migrate", "down", "base", **db)
+    # Reverting drops tables: with no terminal to ask on and no --yes, it is refused, unchanged.
+    refused = cli(home, "migrate", "down", "base", **db)
+    assert refused.returncode == 1
+    assert "--yes" in one_error_line(refused)
+    assert refused.stdout == ""
+    [row] = table_rows(cli(home, "migrate", "status", **db).stdout, "0001")
+    assert "applied" in row
+
+    # A relative revision, as the help shows it: no "--" needed before -1.
+    down = cli(home, "migrate", "down", "-1", "--yes", **db)
     assert down.returncode == 0, down.stderr
-    reverted = cli(home, "migrate", "status", **db)
-    [row] = table_rows(reverted.stdout, "0001")
-    assert "pending" in row
+    assert "migrated down to -1" in down.stdout
+    reverted = cli(home, "migrate", "status", "--json", **db)
+    assert reverted.returncode == 0, reverted.stderr
+    [revision] = [r for r in json.loads(reverted.stdout)["revisions"] if r["revision"] == "0001"]
+    assert revision["is_applied"] is False
+    assert set(TABLES) <= set(revision["creates_tables"])
 
     again = cli(home, "migrate", "up", **db)
     assert again.returncode == 0, again.stderr
@@ -166,10 +143,65 @@ def test_migrate_status_up_down_history_and_doctor(home: Path) -> None:
     [rls] = table_rows(healthy.stdout, "row-level security")
     assert " ok " in rls
 
+    checks = cli(home, "doctor", "--json", **db)
+    assert checks.returncode == 0, checks.stderr
+    report = json.loads(checks.stdout)
+    assert report["ok"] is True
+    assert {check["name"] for check in report["checks"]} >= {"database reachable", "migrations"}
+    assert all(check["ok"] for check in report["checks"])
+
     history = cli(home, "migrate", "history")
     assert history.returncode == 0, history.stderr
     [row] = table_rows(history.stdout, "0001")
     assert "foundation" in row
+    history_json = cli(home, "migrate", "history", "--json")
+    assert history_json.returncode == 0, history_json.stderr
+    first = json.loads(history_json.stdout)["revisions"][0]
+    assert first["revision"] == "0001"
+    assert first["down_revisions"] == []
+    assert "users" in first["creates_tables"]
+
+
+def test_migrate_down_asks_and_no_keeps_everything(home: Path) -> None:
+    db = {"AGENTKEEP_DATABASE_NAME": "cli_refuse"}
+    assert cli(home, "migrate", "up", **db).returncode == 0
+    # No terminal to ask on: every form of `migrate down` is refused without --yes.
+    for revision in ("base", "-1", "0001"):
+        refused = cli(home, "migrate", "down", revision, **db)
+        assert refused.returncode == 1, refused.stdout
+        assert "--yes" in one_error_line(refused)
+
+    # On a terminal it asks; answering no changes nothing.
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, b"n\n")
+        answered = subprocess.run(  # noqa: S603 - our own console script
+            [str(AGENTKEEP), "migrate", "down", "base"],
+            env=environment(home, **db),
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert answered.returncode == 1
+    assert "Continue?" in answered.stderr
+    assert "cancelled" in answered.stderr.strip().splitlines()[-1]
+    assert answered.stdout == ""
+
+    status = json.loads(cli(home, "migrate", "status", "--json", **db).stdout)
+    assert all(revision["is_applied"] for revision in status["revisions"])
+
+
+def test_version() -> None:
+    result = subprocess.run(  # noqa: S603 - our own console script
+        [str(AGENTKEEP), "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"agentkeep {importlib.metadata.version('agentkeep')}"
 
 
 def test_migrate_up_unknown_table_is_one_line(home: Path) -> None:
@@ -179,7 +211,7 @@ def test_migrate_up_unknown_table_is_one_line(home: Path) -> None:
 
 
 def test_unknown_revision_and_unreachable_database_are_one_line(home: Path) -> None:
-    result = cli(home, "migrate", "down", "no_such_revision", AGENTKEEP_DATABASE_NAME="cli_migrate")
+    result = cli(home, "migrate", "down", "no_such_revision", "--yes", AGENTKEEP_DATABASE_NAME="cli_migrate")
     assert result.returncode == 1
     assert "no_such_revision" in one_error_line(result)
     unreachable = "postgresql://nobody@127.0.0.1:9/agentkeep"
@@ -203,13 +235,24 @@ def test_users_and_keys(home: Path) -> None:
     assert bad.stdout == ""
 
     email = f"x-{uuid.uuid4().hex[:8]}@example.com"
-    created = cli(home, "users", "create", "--email", email, "--with-key", **db)
+    # Piped output on an 80-column setting: the key is still one line, whole.
+    created = cli(home, "users", "create", "--email", email, "--with-key", COLUMNS="80", **db)
     assert created.returncode == 0, created.stderr
     user_match = re.search(r"^user_id ([0-9a-f-]{36})$", created.stdout, re.MULTILINE)
     key_match = re.search(r"^api_key (ak_\S+)$", created.stdout, re.MULTILINE)
     assert user_match and key_match, created.stdout
     user_id = uuid.UUID(user_match.group(1))
-    assert key_match.group(1).startswith(f"ak_{user_id.hex}_")
+    assert re.fullmatch(rf"ak_{user_id.hex}_\S{{20,}}", key_match.group(1)), created.stdout
+    assert len(created.stdout.splitlines()) == 2
+
+    as_json = cli(home, "users", "create", "--email", f"j{email}", "--with-key", "--json", **db)
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert document["user"]["email"] == f"j{email}"
+    assert document["api_key"]["user_id"] == document["user"]["user_id"]
+    assert document["api_key"]["secret"].startswith(f"ak_{uuid.UUID(document['user']['user_id']).hex}_")
+    without_key = cli(home, "users", "create", "--email", f"k{email}", "--json", **db)
+    assert json.loads(without_key.stdout)["api_key"] is None
 
     duplicate = cli(home, "users", "create", "--email", email, **db)
     assert duplicate.returncode == 1
@@ -223,6 +266,13 @@ def test_users_and_keys(home: Path) -> None:
     service_key = cli(home, "keys", "create", "--service", **db)
     assert service_key.returncode == 0, service_key.stderr
     assert re.fullmatch(r"aks_\S+", service_key.stdout.strip()), service_key.stdout
+
+    key_json = cli(home, "keys", "create", "--user", str(user_id), "--name", "ci", "--json", **db)
+    assert key_json.returncode == 0, key_json.stderr
+    key_document = json.loads(key_json.stdout)
+    assert key_document["name"] == "ci"
+    assert key_document["user_id"] == str(user_id)
+    assert key_document["secret"].startswith(f"ak_{user_id.hex}_")
 
     neither = cli(home, "keys", "create", **db)
     assert neither.returncode == 2
@@ -259,12 +309,6 @@ class UpRun:
     @property
     def service_keys(self) -> list[str]:
         return [line.strip() for line in self.stdout if line.strip().startswith("aks_")]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_up(home: Path, probe_key: str | None = None) -> UpRun:

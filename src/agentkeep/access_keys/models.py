@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from agentkeep.models import Input, Output
+from agentkeep.users.models import User
 
 
 class NewKey(Input):
@@ -30,3 +31,10 @@ class CreatedKey(Output):
     key: ApiKey
     secret: str
     """The key itself. Shown once: only its SHA-256 is stored."""
+
+
+class UserWithKey(Output):
+    """A user registered together with an API key (``agentkeep users create --with-key``)."""
+
+    user: User
+    api_key: CreatedKey

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,8 @@ from agentkeep.users.tables import users
 
 API_KEY_COLUMNS = [c for c in api_keys.c if c.name not in {"secret_hash", "updated_at"}]
 SERVICE_KEY_COLUMNS = [c for c in service_keys.c if c.name not in {"secret_hash", "updated_at"}]
+LAST_USED_PRECISION = timedelta(minutes=1)
+"""How stale ``last_used_at`` may be: it is rewritten at most this often per key."""
 
 
 def _usable(table: sa.Table) -> sa.ColumnElement[bool]:
@@ -23,9 +26,23 @@ def _usable(table: sa.Table) -> sa.ColumnElement[bool]:
     )
 
 
-async def insert_api_key(conn: AsyncConnection, values: Mapping[str, Any]) -> sa.RowMapping:
-    statement = sa.insert(api_keys).values(**values).returning(*API_KEY_COLUMNS)
-    return (await conn.execute(statement)).mappings().one()
+def _row_of(table: sa.Table, values: Mapping[str, Any]) -> sa.Select[Any]:
+    """``SELECT :a, :b, …``: a row to INSERT … SELECT under a condition, typed like the table."""
+    return sa.select(
+        *(sa.bindparam(f"new_{name}", value, type_=table.c[name].type) for name, value in values.items())
+    )
+
+
+async def insert_api_key(conn: AsyncConnection, values: Mapping[str, Any]) -> sa.RowMapping | None:
+    """Insert a key of a user who is still there; None, and nothing written, when the user is not.
+
+    One statement (INSERT … SELECT … WHERE EXISTS), so no key is made for a user deleted between
+    a check and the insert.
+    """
+    user_is_live = sa.exists().where(users.c.user_id == values["user_id"], users.c.deleted_at.is_(None))
+    row = _row_of(api_keys, values).where(user_is_live)
+    statement = sa.insert(api_keys).from_select(list(values), row).returning(*API_KEY_COLUMNS)
+    return (await conn.execute(statement)).mappings().one_or_none()
 
 
 async def insert_service_key(conn: AsyncConnection, values: Mapping[str, Any]) -> sa.RowMapping:
@@ -33,9 +50,24 @@ async def insert_service_key(conn: AsyncConnection, values: Mapping[str, Any]) -
     return (await conn.execute(statement)).mappings().one()
 
 
-async def find_api_key(conn: AsyncConnection, user_id: uuid.UUID, secret_hash: bytes) -> uuid.UUID | None:
-    """A usable key of a user who is still there: deleting or deactivating a user stops its keys."""
-    statement = (
+async def insert_first_service_key(conn: AsyncConnection, values: Mapping[str, Any]) -> sa.RowMapping | None:
+    """Insert a service key only if there is none yet (a first run); None, nothing written, otherwise."""
+    none_yet = ~sa.exists().select_from(service_keys)
+    row = _row_of(service_keys, values).where(none_yet)
+    statement = sa.insert(service_keys).from_select(list(values), row).returning(*SERVICE_KEY_COLUMNS)
+    return (await conn.execute(statement)).mappings().one_or_none()
+
+
+async def use_api_key(conn: AsyncConnection, user_id: uuid.UUID, secret_hash: bytes) -> uuid.UUID | None:
+    """The id of a usable key of a user who is still there, noting that it was used.
+
+    Deleting or deactivating a user stops its keys. ``last_used_at`` is written in the same
+    statement (a data-modifying CTE, so authenticating stays one round trip) and only when it is
+    older than LAST_USED_PRECISION: a busy key is not rewritten, nor its row locked, per request.
+    The condition is on the updated row itself, so concurrent requests that wait for one another
+    re-check it and write once.
+    """
+    found = (
         sa.select(api_keys.c.id)
         .join(users, users.c.user_id == api_keys.c.user_id)
         .where(
@@ -45,7 +77,19 @@ async def find_api_key(conn: AsyncConnection, user_id: uuid.UUID, secret_hash: b
             users.c.deleted_at.is_(None),
             users.c.is_active,
         )
+        .cte("found")
     )
+    stale = sa.or_(
+        api_keys.c.last_used_at.is_(None),
+        api_keys.c.last_used_at < sa.func.now() - sa.literal(LAST_USED_PRECISION, sa.Interval),
+    )
+    touched = (
+        sa.update(api_keys)
+        .where(api_keys.c.user_id == user_id, api_keys.c.id.in_(sa.select(found.c.id)), stale)
+        .values(last_used_at=sa.func.now())
+        .cte("touched")
+    )
+    statement = sa.select(found.c.id).add_cte(touched)
     return (await conn.execute(statement)).scalar_one_or_none()
 
 

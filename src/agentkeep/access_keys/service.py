@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from agentkeep.access_keys import repository
-from agentkeep.access_keys.models import ApiKey, CreatedKey, NewKey
+from agentkeep.access_keys.models import ApiKey, CreatedKey, NewKey, UserWithKey
 from agentkeep.actors import Actor, acting_user, as_principal
 from agentkeep.database.engine import Database
 from agentkeep.errors import NotFound, Unauthenticated
 from agentkeep.ids import new_id
 from agentkeep.principal import Principal
 from agentkeep.tokens import digest, new_secret
+from agentkeep.users import repository as users_repository
+from agentkeep.users.models import NewUser, User
+from agentkeep.users.service import row_values as user_row_values
 
 USER_KEY_PREFIX = "ak_"
 SERVICE_KEY_PREFIX = "aks_"
@@ -28,13 +32,27 @@ class AccessKeyService:
         self._database = database
 
     async def create(self, actor: Actor, new: NewKey | None = None) -> CreatedKey:
-        new = new or NewKey()
+        """A new API key of the acting user; NotFound when that user does not exist (or was deleted)."""
         user_id = acting_user(actor)
-        secret = f"{USER_KEY_PREFIX}{user_id.hex}_{new_secret()}"
-        values = {"user_id": user_id, "id": new_id(), "secret_hash": digest(secret), **new.model_dump()}
+        secret, values = _new_user_key(user_id, new or NewKey())
         async with self._database.transaction(as_principal(actor)) as tx:
             row = await repository.insert_api_key(tx.conn, values)
+        if row is None:
+            raise NotFound("user not found", field="user_id")
         return CreatedKey(key=ApiKey.model_validate(dict(row)), secret=secret)
+
+    async def create_user_with_key(self, new_user: NewUser, new_key: NewKey | None = None) -> UserWithKey:
+        """Register a user and give them an API key, in one transaction: both are stored or neither."""
+        user_id = new_id()
+        secret, key_values = _new_user_key(user_id, new_key or NewKey())
+        async with self._database.transaction(Principal.service(user_id)) as tx:
+            user_row = await users_repository.insert(tx.conn, user_row_values(user_id, new_user))
+            key_row = await repository.insert_api_key(tx.conn, key_values)
+        assert key_row is not None, "the user was inserted in this very transaction"
+        return UserWithKey(
+            user=User.model_validate(dict(user_row)),
+            api_key=CreatedKey(key=ApiKey.model_validate(dict(key_row)), secret=secret),
+        )
 
     async def create_service_key(
         self, name: str = "service", *, expires_at: datetime | None = None
@@ -46,6 +64,18 @@ class AccessKeyService:
             row = await repository.insert_service_key(
                 conn, {"id": new_id(), "secret_hash": digest(secret), **new.model_dump()}
             )
+        return CreatedKey(key=ApiKey.model_validate(dict(row)), secret=secret)
+
+    async def create_first_service_key(self, name: str = "first run") -> CreatedKey | None:
+        """A service key for a database that has none yet (``agentkeep up``'s first run), else None."""
+        new = NewKey(name=name)
+        secret = f"{SERVICE_KEY_PREFIX}{new_secret()}"
+        async with self._database.owner_transaction() as conn:
+            row = await repository.insert_first_service_key(
+                conn, {"id": new_id(), "secret_hash": digest(secret), **new.model_dump()}
+            )
+        if row is None:
+            return None
         return CreatedKey(key=ApiKey.model_validate(dict(row)), secret=secret)
 
     async def count_service_keys(self) -> int:
@@ -65,7 +95,11 @@ class AccessKeyService:
         return ApiKey.model_validate(dict(row))
 
     async def authenticate(self, secret: str, *, acting_for: uuid.UUID | None = None) -> Principal:
-        """The principal a key stands for. A service key may name the user it acts for."""
+        """The principal a key stands for. A service key may name the user it acts for.
+
+        A user key's ``last_used_at`` is brought up to date (to the minute) by the same statement.
+        Service keys are operator rows the application role may not write: theirs is not.
+        """
         if secret.startswith(SERVICE_KEY_PREFIX):
             async with self._database.transaction(Principal.service()) as tx:
                 found = await repository.find_service_key(tx.conn, digest(secret))
@@ -75,13 +109,19 @@ class AccessKeyService:
         user_id = _user_of(secret)
         principal = Principal.user(user_id)
         async with self._database.transaction(principal) as tx:
-            found = await repository.find_api_key(tx.conn, user_id, digest(secret))
+            found = await repository.use_api_key(tx.conn, user_id, digest(secret))
         if found is None:
             raise Unauthenticated("unknown, expired or revoked API key")
         if acting_for is not None and acting_for != user_id:
             # A user key speaks only for its own user; naming another is refused, not ignored.
             raise Unauthenticated("a user's API key cannot act for another user")
         return principal
+
+
+def _new_user_key(user_id: uuid.UUID, new: NewKey) -> tuple[str, dict[str, Any]]:
+    """A fresh secret for ``user_id`` and the row that stores only its digest."""
+    secret = f"{USER_KEY_PREFIX}{user_id.hex}_{new_secret()}"
+    return secret, {"user_id": user_id, "id": new_id(), "secret_hash": digest(secret), **new.model_dump()}
 
 
 def _user_of(secret: str) -> uuid.UUID:

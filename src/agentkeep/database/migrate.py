@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -91,3 +92,50 @@ async def status(database: Database) -> list[RevisionStatus]:
 
 async def pending(database: Database) -> list[str]:
     return [item.revision for item in await status(database) if not item.is_applied]
+
+
+@dataclass(frozen=True)
+class Revision:
+    revision: str
+    down_revisions: tuple[str, ...]
+    """The revisions this one follows: none for the first, two or more for a merge."""
+    description: str
+    creates_tables: tuple[str, ...]
+
+
+def history() -> list[Revision]:
+    """Every revision shipped in the package, oldest first (reads no database)."""
+    return [
+        Revision(
+            revision=str(script.revision),
+            down_revisions=_as_tuple(script.down_revision),
+            description=str(script.doc or ""),
+            creates_tables=tuple(getattr(script.module, "creates_tables", ())),
+        )
+        for script in _revisions_oldest_first()
+    ]
+
+
+def _as_tuple(revisions: Any) -> tuple[str, ...]:
+    """Alembic gives a down revision as None, one string, or a tuple of them (a merge)."""
+    if revisions is None:
+        return ()
+    if isinstance(revisions, str):
+        return (revisions,)
+    return tuple(str(revision) for revision in revisions)
+
+
+OTHER_CONNECTIONS = sa.text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+)
+
+
+async def other_connections(database: Database) -> int:
+    """Other clients connected to this database: a running API server keeps some open.
+
+    Reverting a migration under a running server makes it answer 500 (its tables are gone), so
+    ``agentkeep migrate down`` says so before it asks.
+    """
+    async with database.owner_transaction() as conn:
+        return int((await conn.execute(OTHER_CONNECTIONS)).scalar_one())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from agentkeep.actors import Actor, acting_user, as_principal
 from agentkeep.database.engine import Database
@@ -21,11 +22,8 @@ class UserService:
     async def create(self, new: NewUser) -> User:
         """Register a user. The new row is written acting as that user, so RLS checks it too."""
         user_id = new_id()
-        values = new.model_dump(exclude={"password"})
-        if new.password is not None:
-            values["password_hash"] = hash_password(new.password.get_secret_value())
         async with self._database.transaction(Principal.service(user_id)) as tx:
-            row = await repository.insert(tx.conn, {"user_id": user_id, **values})
+            row = await repository.insert(tx.conn, row_values(user_id, new))
         return User.model_validate(dict(row))
 
     async def get(self, actor: Actor) -> User:
@@ -57,3 +55,11 @@ class UserService:
         async with self._database.transaction(Principal.service(user_id)) as tx:
             stored = await repository.password_hash(tx.conn, user_id)
         return stored is not None and verify_password(stored, password)
+
+
+def row_values(user_id: uuid.UUID, new: NewUser) -> dict[str, Any]:
+    """The row a new user is stored as (the password only as its hash)."""
+    values: dict[str, Any] = {"user_id": user_id, **new.model_dump(exclude={"password"})}
+    if new.password is not None:
+        values["password_hash"] = hash_password(new.password.get_secret_value())
+    return values
