@@ -338,7 +338,7 @@ async def test_conversation_crud(client: httpx.AsyncClient, alice: Account) -> N
     assert deleted.content == b""
     assert_problem(await client.get(url, headers=alice.headers), 404)
     assert_problem(await client.delete(url, headers=alice.headers), 404)
-    assert_problem(await client.patch(url, json={"title": "ghost"}, headers=alice.headers), 404)
+    assert_problem(await client.patch(url, json={"title": "ghost", "version": 4}, headers=alice.headers), 404)
     assert (await client.get("/api/conversations", headers=alice.headers)).json()["items"] == []
 
 
@@ -372,7 +372,7 @@ async def test_conversations_archived_filter(client: httpx.AsyncClient, alice: A
     live = await new_conversation(client, alice, "live")
     old = await new_conversation(client, alice, "old")
     archived = await client.patch(
-        f"/api/conversations/{old['id']}", json={"is_archived": True}, headers=alice.headers
+        f"/api/conversations/{old['id']}", json={"is_archived": True, "version": 1}, headers=alice.headers
     )
     assert archived.status_code == 200
 
@@ -520,7 +520,9 @@ async def test_other_users_rows_are_404_and_never_listed(
         assert_problem(await client.get(url, headers=alice.headers), 404)
     assert_problem(
         await client.patch(
-            f"/api/conversations/{theirs['id']}", json={"title": "mine now"}, headers=alice.headers
+            f"/api/conversations/{theirs['id']}",
+            json={"title": "mine now", "version": 1},
+            headers=alice.headers,
         ),
         404,
     )

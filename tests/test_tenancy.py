@@ -195,7 +195,9 @@ async def test_the_sdk_gives_one_user_nothing_of_another(keep: Keep, make_user: 
     conversation, message = bobs["conversation"], bobs["message"]
     attempts = [
         keep.conversations.get(alice.user_id, conversation.id),
-        keep.conversations.update(alice.user_id, conversation.id, ConversationUpdate(title="mine now")),
+        keep.conversations.update(
+            alice.user_id, conversation.id, ConversationUpdate(title="mine now", version=1)
+        ),
         keep.conversations.delete(alice.user_id, conversation.id),
         keep.messages.get(alice.user_id, message.id),
         keep.messages.thread(alice.user_id, message.id),

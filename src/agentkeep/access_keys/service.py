@@ -18,6 +18,7 @@ from agentkeep.errors import NotFound, Unauthenticated
 from agentkeep.ids import new_id
 from agentkeep.principal import Principal
 from agentkeep.tokens import digest, new_secret
+from agentkeep.users import repository as users
 
 USER_KEY_PREFIX = "ak_"
 SERVICE_KEY_PREFIX = "aks_"
@@ -67,10 +68,14 @@ class AccessKeyService:
     async def authenticate(self, secret: str, *, acting_for: uuid.UUID | None = None) -> Principal:
         """The principal a key stands for. A service key may name the user it acts for."""
         if secret.startswith(SERVICE_KEY_PREFIX):
-            async with self._database.transaction(Principal.service()) as tx:
+            async with self._database.transaction(Principal.service(acting_for)) as tx:
                 found = await repository.find_service_key(tx.conn, digest(secret))
+                # A deleted user's rows are out of reach through a service key too.
+                user_is_there = acting_for is None or await users.is_live(tx.conn, acting_for)
             if found is None:
                 raise Unauthenticated("unknown, expired or revoked service key")
+            if not user_is_there:
+                raise NotFound("user not found", field="X-Agentkeep-User")
             return Principal.service(acting_for)
         user_id = _user_of(secret)
         principal = Principal.user(user_id)

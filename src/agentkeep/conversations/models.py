@@ -23,7 +23,9 @@ class NewConversation(Input):
 
 
 class ConversationUpdate(Input):
-    version: Version | None = None
+    """The fields to change; ``version`` is the one you read (a stale one is refused)."""
+
+    version: Version
     title: Title | None = None
     metadata: JsonObject | None = None
     is_archived: bool | None = None
