@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -133,3 +134,23 @@ async def test_token_counts_of_appended_messages_add_up_on_the_conversation(
     await keep.conversations.delete(user.user_id, chat.id)
     with pytest.raises(NotFound):
         await keep.messages.append(user.user_id, chat.id, NewMessage(role="user", content="x", token_count=9))
+
+
+async def test_rest_patch_needs_the_version_and_an_empty_one_changes_nothing(
+    keep: Keep, make_user: Any, client: httpx.AsyncClient
+) -> None:
+    user = await make_user()
+    headers = {"Authorization": f"Bearer {(await keep.access_keys.create(user.user_id)).secret}"}
+    created = await keep.conversations.create(user.user_id, NewConversation(title="t"))
+    url = f"/api/conversations/{created.id}"
+    unversioned = await client.patch(url, json={"title": "u"}, headers=headers)
+    assert unversioned.status_code == 422
+    assert [error["field"] for error in unversioned.json()["errors"]] == ["version"]
+    assert (await client.patch(url, json={}, headers=headers)).status_code == 422
+    same = await client.patch(url, json={"version": 1}, headers=headers)
+    assert same.status_code == 200, same.text
+    assert same.json() == (await client.get(url, headers=headers)).json()
+    assert (same.json()["version"], same.json()["title"]) == (1, "t")
+    stale = await client.patch(url, json={"version": 2}, headers=headers)
+    assert stale.status_code == 409
+    assert (await keep.conversations.get(user.user_id, created.id)).version == 1
