@@ -88,6 +88,10 @@ class Statement:
         self.params: tuple[str, ...] = tuple(params)
         self._order = tuple(self.params.index(name) for name in numbered)
 
+    def placeholder(self, name: str) -> str:
+        """The ``$n`` that stands for the parameter ``name`` in :attr:`sql`."""
+        return f"${self._order.index(self.params.index(name)) + 1}"
+
     def args(self, values: Sequence[Any]) -> list[Any]:
         """``values`` (in the order of ``params``) in the order of the ``$n`` parameters."""
         return [values[i] for i in self._order]
