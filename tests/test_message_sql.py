@@ -96,8 +96,8 @@ def test_the_inserts_send_every_field_of_the_input() -> None:
 
 def test_the_json_columns_are_the_tables_json_columns() -> None:
     jsonb = {column.name for column in messages.c if isinstance(column.type, pg.JSONB)}
-    assert repository.JSON_FIELDS == jsonb - repository.NOT_READ
-    assert repository.JSON_FIELDS == {"reasoning_trace", "ethical_validation", "metadata"}
+    assert jsonb - repository.NOT_READ == repository.JSON_FIELDS
+    assert sorted(repository.JSON_FIELDS) == ["ethical_validation", "metadata", "reasoning_trace"]
 
 
 def test_each_statement_numbers_its_parameters_as_its_call_site_passes_them() -> None:

@@ -3,8 +3,9 @@
 Parameters go in as JSON text and jsonb columns come out as JSON text: connections of the
 driver pool keep asyncpg's built-in json/jsonb codecs, which pass text both ways, and the
 caller decodes with :func:`loads`. A Python codec that asyncpg calls for every JSON value cost
-more than the decoding itself when reading the latest messages (docs/benchmarks.md). orjson parses about four times faster than the standard library here;
-what it refuses (integers wider than 64 bits) falls back to the standard library.
+more than the decoding itself when reading the latest messages (docs/benchmarks.md). orjson
+parses about four times faster than the standard library here; what it refuses (integers wider
+than 64 bits) falls back to the standard library.
 """
 
 from __future__ import annotations
