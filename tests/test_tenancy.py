@@ -211,7 +211,8 @@ async def test_the_sdk_gives_one_user_nothing_of_another(keep: Keep, make_user: 
     for attempt in attempts:
         with pytest.raises(NotFound):
             await attempt
-    assert (await keep.messages.latest(alice.user_id, conversation.id)) == []
+    with pytest.raises(NotFound):  # another user's conversation is not there, for listing too
+        await keep.messages.latest(alice.user_id, conversation.id)
     assert (await keep.conversations.list(alice.user_id, archived=None)).items == []
     # Bob's rows are exactly as they were.
     assert (await keep.conversations.get(bob.user_id, conversation.id)).title == "secret"
