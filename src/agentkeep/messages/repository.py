@@ -186,9 +186,23 @@ def _insert_many() -> Statement:
     return Statement(statement, ("user_id", "conversation_id", *per_message), in_order=False)
 
 
+def _conversation_is_live_now() -> sa.ColumnElement[bool]:
+    return (
+        sa.select(conversations.c.deleted_at.is_(None))
+        .where(conversations.c.user_id == _user_id, conversations.c.id == _conversation_id)
+        .scalar_subquery()
+    )
+
+
 def _page(*, newest_first: bool, from_cursor: bool) -> Statement:
     """Up to ``limit`` messages of a live conversation of the user; none when it is missing,
-    deleted or someone else's (checked once per query, an InitPlan, before the index scan)."""
+    deleted or someone else's.
+
+    The conversation is checked once per query (an InitPlan, before the index scan), as a
+    scalar subquery: NULL when missing, false when deleted. PostgreSQL plans these statements
+    afresh on every call (custom plans: the LIMIT is a parameter), and this form cost less to
+    plan than EXISTS or a join (measured: about 16 us of planning instead of 26 and 30).
+    """
     where = [
         messages.c.user_id == _user_id,
         messages.c.conversation_id == _conversation_id,
@@ -198,10 +212,7 @@ def _page(*, newest_first: bool, from_cursor: bool) -> Statement:
         where.append(messages.c.id < _cursor if newest_first else messages.c.id > _cursor)
     order = messages.c.id.desc() if newest_first else messages.c.id.asc()
     statement = (
-        sa.select(*READ_COLUMNS)
-        .where(*where, sa.exists().where(_live_conversation()))
-        .order_by(order)
-        .limit(_limit)
+        sa.select(*READ_COLUMNS).where(*where, _conversation_is_live_now()).order_by(order).limit(_limit)
     )
     cursor = ("cursor",) if from_cursor else ()
     return Statement(statement, ("user_id", "conversation_id", *cursor, "limit"))
