@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -135,8 +136,11 @@ async def test_a_batch_is_stored_whole_or_not_at_all(keep: Keep, chat: tuple[Any
         await keep.messages.append_many(user.user_id, conversation.id, [])
 
 
-async def test_deleted_messages_and_conversations_are_hidden(keep: Keep, chat: tuple[Any, Any]) -> None:
+async def test_deleted_messages_and_conversations_are_hidden(
+    keep: Keep, chat: tuple[Any, Any], client: httpx.AsyncClient
+) -> None:
     user, conversation = chat
+    headers = {"Authorization": f"Bearer {(await keep.access_keys.create(user.user_id)).secret}"}
     kept = await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="keep"))
     gone = await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="gone"))
     await keep.messages.delete(user.user_id, gone.id)
@@ -145,9 +149,70 @@ async def test_deleted_messages_and_conversations_are_hidden(keep: Keep, chat: t
         await keep.messages.get(user.user_id, gone.id)
     with pytest.raises(NotFound):
         await keep.messages.delete(user.user_id, gone.id)
+
+    reply = await keep.messages.append(
+        user.user_id, conversation.id, NewMessage(role="assistant", content="re", parent_message_id=kept.id)
+    )
+    elsewhere = await keep.conversations.create(user.user_id)
+    survivor = await keep.messages.append(user.user_id, elsewhere.id, NewMessage(role="user", content="s"))
+    base = f"/api/conversations/{conversation.id}/messages"
+    reads = [
+        base,
+        f"{base}?order=asc",
+        f"{base}?before={reply.id}",
+        f"{base}?order=asc&after={kept.id}",
+        f"{base}/latest",
+        f"/api/messages/{kept.id}",
+        f"/api/messages/{reply.id}",
+        f"/api/messages/{kept.id}/thread",
+        f"/api/messages/{reply.id}/thread",
+    ]
+    for url in reads:  # every read works while the conversation is there
+        assert (await client.get(url, headers=headers)).status_code == 200, url
+
     await keep.conversations.delete(user.user_id, conversation.id)
+    sdk_reads = [
+        keep.messages.latest(user.user_id, conversation.id),
+        keep.messages.page(user.user_id, conversation.id),
+        keep.messages.page(user.user_id, conversation.id, before=reply.id),
+        keep.messages.page(user.user_id, conversation.id, order="asc"),
+        keep.messages.page(user.user_id, conversation.id, after=kept.id, order="asc"),
+        keep.messages.get(user.user_id, kept.id),
+        keep.messages.get(user.user_id, reply.id),
+        keep.messages.thread(user.user_id, kept.id),
+        keep.messages.thread(user.user_id, reply.id),
+        keep.messages.delete(user.user_id, reply.id),
+        keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="late")),
+    ]
+    for attempt in sdk_reads:
+        with pytest.raises(NotFound):
+            await attempt
+    for url in reads:
+        response = await client.get(url, headers=headers)
+        assert response.status_code == 404, (url, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert (await client.delete(f"/api/messages/{reply.id}", headers=headers)).status_code == 404
+    # The user's other conversation is untouched.
+    assert [m.id for m in await keep.messages.latest(user.user_id, elsewhere.id)] == [survivor.id]
+    assert (await client.get(f"/api/messages/{survivor.id}/thread", headers=headers)).status_code == 200
+
+
+async def test_a_thread_leaves_deleted_messages_out_and_keeps_their_live_replies(
+    keep: Keep, chat: tuple[Any, Any]
+) -> None:
+    user, conversation = chat
+    root = await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="root"))
+    middle = await keep.messages.append(
+        user.user_id, conversation.id, NewMessage(role="assistant", content="mid", parent_message_id=root.id)
+    )
+    leaf = await keep.messages.append(
+        user.user_id, conversation.id, NewMessage(role="user", content="leaf", parent_message_id=middle.id)
+    )
+    await keep.messages.delete(user.user_id, middle.id)
+    assert [m.id for m in await keep.messages.thread(user.user_id, leaf.id)] == [root.id, leaf.id]
+    assert [m.id for m in await keep.messages.thread(user.user_id, root.id)] == [root.id, leaf.id]
     with pytest.raises(NotFound):
-        await keep.messages.append(user.user_id, conversation.id, NewMessage(role="user", content="late"))
+        await keep.messages.thread(user.user_id, middle.id)
 
 
 @pytest.mark.parametrize(

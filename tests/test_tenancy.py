@@ -195,7 +195,9 @@ async def test_the_sdk_gives_one_user_nothing_of_another(keep: Keep, make_user: 
     conversation, message = bobs["conversation"], bobs["message"]
     attempts = [
         keep.conversations.get(alice.user_id, conversation.id),
-        keep.conversations.update(alice.user_id, conversation.id, ConversationUpdate(title="mine now")),
+        keep.conversations.update(
+            alice.user_id, conversation.id, ConversationUpdate(title="mine now", version=1)
+        ),
         keep.conversations.delete(alice.user_id, conversation.id),
         keep.messages.get(alice.user_id, message.id),
         keep.messages.thread(alice.user_id, message.id),
@@ -209,7 +211,8 @@ async def test_the_sdk_gives_one_user_nothing_of_another(keep: Keep, make_user: 
     for attempt in attempts:
         with pytest.raises(NotFound):
             await attempt
-    assert (await keep.messages.latest(alice.user_id, conversation.id)) == []
+    with pytest.raises(NotFound):  # another user's conversation is not there, for listing too
+        await keep.messages.latest(alice.user_id, conversation.id)
     assert (await keep.conversations.list(alice.user_id, archived=None)).items == []
     # Bob's rows are exactly as they were.
     assert (await keep.conversations.get(bob.user_id, conversation.id)).title == "secret"

@@ -58,7 +58,7 @@ async def test_conversation_crud(client: httpx.AsyncClient, alice: Account) -> N
     assert deleted.content == b""
     assert_problem(await client.get(url, headers=alice.headers), 404)
     assert_problem(await client.delete(url, headers=alice.headers), 404)
-    assert_problem(await client.patch(url, json={"title": "ghost"}, headers=alice.headers), 404)
+    assert_problem(await client.patch(url, json={"title": "ghost", "version": 4}, headers=alice.headers), 404)
     assert (await client.get("/api/conversations", headers=alice.headers)).json()["items"] == []
 
 
@@ -92,7 +92,7 @@ async def test_conversations_archived_filter(client: httpx.AsyncClient, alice: A
     live = await new_conversation(client, alice, "live")
     old = await new_conversation(client, alice, "old")
     archived = await client.patch(
-        f"/api/conversations/{old['id']}", json={"is_archived": True}, headers=alice.headers
+        f"/api/conversations/{old['id']}", json={"is_archived": True, "version": 1}, headers=alice.headers
     )
     assert archived.status_code == 200
 

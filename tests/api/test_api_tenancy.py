@@ -38,7 +38,9 @@ async def test_other_users_rows_are_404_and_never_listed(
         assert_problem(await client.get(url, headers=alice.headers), 404)
     assert_problem(
         await client.patch(
-            f"/api/conversations/{theirs['id']}", json={"title": "mine now"}, headers=alice.headers
+            f"/api/conversations/{theirs['id']}",
+            json={"title": "mine now", "version": 1},
+            headers=alice.headers,
         ),
         404,
     )

@@ -101,10 +101,14 @@ class AccessKeyService:
         Service keys are operator rows the application role may not write: theirs is not.
         """
         if secret.startswith(SERVICE_KEY_PREFIX):
-            async with self._database.transaction(Principal.service()) as tx:
+            async with self._database.transaction(Principal.service(acting_for)) as tx:
                 found = await repository.find_service_key(tx.conn, digest(secret))
+                # A deleted user's rows are out of reach through a service key too.
+                user_is_there = acting_for is None or await users_repository.is_live(tx.conn, acting_for)
             if found is None:
                 raise Unauthenticated("unknown, expired or revoked service key")
+            if not user_is_there:
+                raise NotFound("user not found", field="X-Agentkeep-User")
             return Principal.service(acting_for)
         user_id = _user_of(secret)
         principal = Principal.user(user_id)

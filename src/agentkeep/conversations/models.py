@@ -25,9 +25,11 @@ class NewConversation(Input):
 
 
 class ConversationUpdate(Input):
+    """The fields to change; ``version`` is the one you read (a stale one is refused)."""
+
     stored_in: ClassVar[sa.Table | None] = conversations  # null for a NOT NULL column: 422
 
-    version: Version | None = None
+    version: Version
     title: Title | None = None
     metadata: JsonObject | None = None
     is_archived: bool | None = None

@@ -50,6 +50,8 @@ class ConversationService:
     async def update(
         self, actor: Actor, conversation_id: uuid.UUID, changes: ConversationUpdate
     ) -> Conversation:
+        """Change what ``changes`` sets, if the conversation is still at ``changes.version``
+        (StaleVersion otherwise). Setting nothing changes nothing, the version included."""
         values = changes.model_dump(exclude={"version"}, exclude_unset=True)
         async with self._database.transaction(as_principal(actor)) as tx:
             row = await repository.update(
@@ -58,12 +60,12 @@ class ConversationService:
         return Conversation.model_validate(dict(row))
 
     async def rename(
-        self, actor: Actor, conversation_id: uuid.UUID, title: str | None, *, version: int | None = None
+        self, actor: Actor, conversation_id: uuid.UUID, title: str | None, *, version: int
     ) -> Conversation:
         return await self.update(actor, conversation_id, ConversationUpdate(title=title, version=version))
 
     async def archive(
-        self, actor: Actor, conversation_id: uuid.UUID, *, archived: bool = True, version: int | None = None
+        self, actor: Actor, conversation_id: uuid.UUID, *, version: int, archived: bool = True
     ) -> Conversation:
         return await self.update(
             actor, conversation_id, ConversationUpdate(is_archived=archived, version=version)

@@ -1,10 +1,11 @@
 """JSON in and out of PostgreSQL on the asyncpg hot paths, with orjson.
 
-Parameters go in as JSON text and jsonb columns come out as JSON text (asyncpg's own codecs,
-in C); the caller decodes them with :func:`loads`. A Python codec that asyncpg calls for every
-JSON value cost more than the decoding itself when reading the latest messages
-(docs/benchmarks.md). orjson parses about four times faster than the standard library here;
-what it refuses (integers wider than 64 bits) falls back to the standard library.
+Parameters go in as JSON text and jsonb columns come out as JSON text: connections of the
+driver pool keep asyncpg's built-in json/jsonb codecs, which pass text both ways, and the
+caller decodes with :func:`loads`. A Python codec that asyncpg calls for every JSON value cost
+more than the decoding itself when reading the latest messages (docs/benchmarks.md). orjson
+parses about four times faster than the standard library here; what it refuses (integers wider
+than 64 bits) falls back to the standard library.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import json
 from typing import Any
 
 import orjson
-
-_JSONB_VERSION = b"\x01"  # the first byte of jsonb's binary form: its format version
 
 
 def dumps(value: Any) -> str:

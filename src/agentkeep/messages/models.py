@@ -5,15 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
+from agentkeep.messages.tables import MessageType, Role
 from agentkeep.models import Count, Input, JsonArray, JsonObject
 
 MAX_CONTENT_CHARS = 1_000_000
-Role = Literal["user", "assistant", "system", "tool"]
-MessageType = Literal["text", "code", "command", "file"]
 
 
 class NewMessage(Input):
@@ -42,8 +41,10 @@ class Message:
 
     A plain dataclass rather than a pydantic model: reading the latest N builds one per row, and
     pydantic's construction cost more per message than fetching the row (docs/benchmarks.md).
-    Rows come from our own checked schema, so nothing here is validated again. Field order is
-    the column order of ``messages.repository.COLUMNS``: a row unpacks straight into it.
+    Rows come from our own checked schema, so nothing here is validated again. Every field is a
+    column of the ``messages`` table, of the same name: the repository's select list is built
+    from these fields, in this order, so a row unpacks straight into it (and
+    tests/test_message_sql.py ties the two together).
     """
 
     id: uuid.UUID

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
@@ -15,8 +17,11 @@ from agentkeep.database.metadata import (
     user_id_column,
 )
 
-ROLES = ("user", "assistant", "system", "tool")
-MESSAGE_TYPES = ("text", "code", "command", "file")
+# One definition each for the CHECK constraints below and the input models' Literal types.
+Role = Literal["user", "assistant", "system", "tool"]
+MessageType = Literal["text", "code", "command", "file"]
+ROLES: tuple[str, ...] = get_args(Role)
+MESSAGE_TYPES: tuple[str, ...] = get_args(MessageType)
 
 messages = sa.Table(
     "messages",

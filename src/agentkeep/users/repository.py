@@ -9,7 +9,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentkeep.access_keys.tables import api_keys
+from agentkeep.agent_sessions.status import TERMINAL
+from agentkeep.agent_sessions.tables import agent_sessions
+from agentkeep.conversations.tables import conversations
 from agentkeep.database.rows import fetch_one, update_versioned
+from agentkeep.user_sessions.tables import user_sessions
 from agentkeep.users.tables import users
 
 # The password hash never leaves the database layer; callers see only whether there is one.
@@ -26,6 +31,12 @@ async def insert(conn: AsyncConnection, values: Mapping[str, Any]) -> sa.RowMapp
 
 async def get(conn: AsyncConnection, user_id: uuid.UUID) -> sa.RowMapping | None:
     return await fetch_one(conn, users, {"user_id": user_id}, COLUMNS)
+
+
+async def is_live(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
+    """The user is there and not deleted (under RLS: only when acting for that user)."""
+    statement = sa.select(sa.exists().where(users.c.user_id == user_id, users.c.deleted_at.is_(None)))
+    return bool((await conn.execute(statement)).scalar_one())
 
 
 async def password_hash(conn: AsyncConnection, user_id: uuid.UUID) -> str | None:
@@ -55,3 +66,34 @@ async def soft_delete(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
         .returning(users.c.user_id)
     )
     return (await conn.execute(statement)).scalar_one_or_none() is not None
+
+
+def _retirements(user_id: uuid.UUID) -> list[sa.Update]:
+    """What a deleted user leaves behind, made unreachable or unusable.
+
+    Conversations are soft-deleted (their messages go with them: every message read checks its
+    conversation); API keys are revoked; active sessions are revoked; agent sessions that have
+    not ended are cancelled (the status machine allows it from every such status). All rows stay
+    until retention erases them.
+    """
+    now = sa.func.now()
+    return [
+        sa.update(conversations)
+        .where(conversations.c.user_id == user_id, conversations.c.deleted_at.is_(None))
+        .values(deleted_at=now, version=conversations.c.version + 1),
+        sa.update(api_keys)
+        .where(api_keys.c.user_id == user_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now),
+        sa.update(user_sessions)
+        .where(user_sessions.c.user_id == user_id, user_sessions.c.status == "active")
+        .values(status="revoked", ended_at=now, version=user_sessions.c.version + 1),
+        sa.update(agent_sessions)
+        .where(agent_sessions.c.user_id == user_id, agent_sessions.c.status.not_in(sorted(TERMINAL)))
+        .values(status="cancelled", version=agent_sessions.c.version + 1),
+    ]
+
+
+async def retire_belongings(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    """Run with :func:`soft_delete`, in its transaction (a rare operation: one statement each)."""
+    for statement in _retirements(user_id):
+        await conn.execute(statement)

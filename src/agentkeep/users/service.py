@@ -46,10 +46,17 @@ class UserService:
             await repository.touch(tx.conn, acting_user(actor))
 
     async def delete(self, actor: Actor) -> None:
-        """Soft delete: the row stays (deleted_at set) until retention erases it."""
+        """Soft delete: the row stays (deleted_at set) until retention erases it.
+
+        In the same transaction everything of the user is made unreachable or unusable: their
+        conversations (and so their messages) are soft-deleted, their API keys and active
+        sessions revoked, their running agent sessions cancelled.
+        """
+        user_id = acting_user(actor)
         async with self._database.transaction(as_principal(actor)) as tx:
-            if not await repository.soft_delete(tx.conn, acting_user(actor)):
+            if not await repository.soft_delete(tx.conn, user_id):
                 raise NotFound("user not found")
+            await repository.retire_belongings(tx.conn, user_id)
 
     async def check_password(self, user_id: uuid.UUID, password: str) -> bool:
         async with self._database.transaction(Principal.service(user_id)) as tx:
