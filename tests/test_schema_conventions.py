@@ -7,7 +7,7 @@ import re
 import asyncpg
 import sqlalchemy as sa
 
-from agentkeep.database.schema import metadata
+from agentkeep.schema import metadata
 
 
 def test_every_foreign_key_says_what_happens_on_delete() -> None:

@@ -12,14 +12,14 @@ import sqlalchemy as sa
 from agentkeep.agent_sessions.models import AgentSessionUpdate, NewAgentSession
 from agentkeep.agents.models import NewAgent
 from agentkeep.conversations.models import ConversationUpdate, NewConversation
-from agentkeep.database.schema import metadata, tables_by_tenancy
+from agentkeep.database.roles import APP_ROLE
 from agentkeep.errors import Forbidden, NotFound
 from agentkeep.ids import new_id
 from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
 from agentkeep.personas.models import NewActivation, NewPersona
 from agentkeep.principal import Principal
-from agentkeep.settings import APP_ROLE
+from agentkeep.schema import metadata, tables_by_tenancy
 from agentkeep.user_sessions.models import NewUserSession
 
 USER_TABLES = [table.name for table in tables_by_tenancy("user")]

@@ -19,6 +19,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from agentkeep.database.declared import DeclaredSchema
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.errors import translate
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
@@ -160,11 +162,12 @@ class _DriverScope:
     """The context manager of :meth:`Database.driver_transaction` (a class: cheaper than a
     generator-based one on a path this short)."""
 
-    __slots__ = ("_driver", "_pool", "_principal")
+    __slots__ = ("_constraint_fields", "_driver", "_pool", "_principal")
 
-    def __init__(self, pool: DriverPool, principal: Principal) -> None:
+    def __init__(self, pool: DriverPool, principal: Principal, constraint_fields: Mapping[str, str]) -> None:
         self._pool = pool
         self._principal = principal
+        self._constraint_fields = constraint_fields
         self._driver: asyncpg.Connection[Any] | None = None
 
     async def __aenter__(self) -> DriverTransaction:
@@ -206,7 +209,7 @@ class _DriverScope:
                 return
         reusable = await _rolled_back(driver)
         self._pool.release(driver, reusable=reusable and not driver.is_in_transaction())
-        translated = translate(exc)
+        translated = translate(exc, self._constraint_fields)
         if translated is not None:
             raise translated from exc
         if exc_type is None:
@@ -221,11 +224,19 @@ class Database:
     owner_engine: AsyncEngine
     drivers: DriverPool
     embedded: EmbeddedServer | None = None
+    schema: DeclaredSchema | None = None
+    """The tables the layers above declare (agentkeep.schema.SCHEMA); without it, errors name no
+    field a constraint guards and ``agentkeep doctor`` cannot tell which tables should exist."""
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
     def from_urls(
-        cls, urls: DatabaseUrls, *, pool_size: int = 10, embedded: EmbeddedServer | None = None
+        cls,
+        urls: DatabaseUrls,
+        *,
+        pool_size: int = 10,
+        embedded: EmbeddedServer | None = None,
+        schema: DeclaredSchema | None = None,
     ) -> Database:
         # AUTOCOMMIT: SQLAlchemy sends no BEGIN of its own; transaction() sends BEGIN with the
         # principal's settings in the same round trip.
@@ -239,8 +250,17 @@ class Database:
         owner_engine = create_async_engine(urls.owner, pool_size=2, max_overflow=2)
         drivers = DriverPool(asyncpg_dsn(urls.app), pool_size)
         return cls(
-            urls=urls, app_engine=app_engine, owner_engine=owner_engine, embedded=embedded, drivers=drivers
+            urls=urls,
+            app_engine=app_engine,
+            owner_engine=owner_engine,
+            embedded=embedded,
+            drivers=drivers,
+            schema=schema,
         )
+
+    @property
+    def constraint_fields(self) -> Mapping[str, str]:
+        return self.schema.constraint_fields if self.schema is not None else {}
 
     @asynccontextmanager
     async def transaction(self, principal: Principal) -> AsyncIterator[Transaction]:
@@ -251,7 +271,7 @@ class Database:
                 await driver.execute("COMMIT")
             except BaseException as exc:
                 await _rollback_or_discard(conn, driver)
-                translated = translate(exc)
+                translated = translate(exc, self.constraint_fields)
                 if translated is not None:
                     raise translated from exc
                 raise
@@ -262,7 +282,7 @@ class Database:
         The connection goes back to the pool only once COMMIT or ROLLBACK went through (so no
         transaction, and no SET LOCAL, outlives the block); if neither did, it is closed.
         """
-        return _DriverScope(self.drivers, principal)
+        return _DriverScope(self.drivers, principal, self.constraint_fields)
 
     @asynccontextmanager
     async def owner_transaction(self) -> AsyncIterator[AsyncConnection]:
