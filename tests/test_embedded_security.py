@@ -36,7 +36,7 @@ async def _connects(url: URL) -> bool:
     except REFUSED:
         return False
     try:
-        return await conn.fetchval("SELECT current_user") == url.username
+        return bool(await conn.fetchval("SELECT current_user") == url.username)
     finally:
         await conn.close()
 
@@ -123,6 +123,7 @@ async def test_a_trust_cluster_of_an_older_agentkeep_is_converted_on_start(data_
     try:
         urls = DatabaseUrls.for_embedded(server, "kept")
         assert urls.superuser is not None
+        assert passwordless.superuser is not None
         assert not await _connects(passwordless.superuser)
         assert await _connects(urls.superuser)
         assert not await ensure_database(urls, "kept")  # the database is there; roles get passwords

@@ -56,7 +56,7 @@ def _as_citus_forwards(error: asyncpg.PostgresError) -> asyncpg.PostgresError:
 
 
 async def _violation(
-    as_app: AsApp, principal: Principal, *statements: tuple[str, ...]
+    as_app: AsApp, principal: Principal, *statements: tuple[Any, ...]
 ) -> asyncpg.PostgresError:
     async with as_app(principal) as conn:
         try:

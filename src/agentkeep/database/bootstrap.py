@@ -24,9 +24,9 @@ BEGIN
     END IF;
 END
 $$;
-"""
+"""  # noqa: S608 - role names are constants, not values
 # format() quotes names (%I) and literals (%L) server-side; these statements take no parameters.
-SET_PASSWORD = "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)"
+SET_PASSWORD = "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)"  # noqa: S105 - SQL
 
 DATABASE_EXISTS = "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)"
 CREATE_DATABASE = f"SELECT format('CREATE DATABASE %I OWNER {OWNER_ROLE}', $1::text)"

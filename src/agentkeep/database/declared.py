@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql.base import PGDialect
 
 PARTITION_COLUMN = "user_id"
 
@@ -41,7 +41,7 @@ def constraint_fields(metadata: sa.MetaData) -> dict[str, str]:
     index names no column: its name does, after ``ck_<table>_`` / ``uq_<table>_`` (the naming
     convention in database.metadata), e.g. ``ck_messages_role_valid`` -> ``role``.
     """
-    preparer = postgresql.dialect().identifier_preparer
+    preparer = PGDialect().identifier_preparer  # type: ignore[no-untyped-call]
     fields: dict[str, str] = {}
     for table in metadata.sorted_tables:
         guards: list[tuple[Any, list[str]]] = [

@@ -113,7 +113,8 @@ async def application_role_creates_nothing(conn: AsyncConnection, schema: Declar
         name,
         False,
         f"{APP_ROLE} has {', '.join(allowed)} (usually through PUBLIC): as the database owner run"
-        " REVOKE CREATE, TEMPORARY ON DATABASE <name> FROM PUBLIC; REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+        " REVOKE CREATE, TEMPORARY ON DATABASE <name> FROM PUBLIC;"
+        " REVOKE CREATE ON SCHEMA public FROM PUBLIC",
     )
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import asyncpg
 import psutil
 
+from agentkeep.database.bootstrap import SET_PASSWORD
 from agentkeep.database.roles import APP_ROLE, OWNER_ROLE, SUPERUSER
 from agentkeep.errors import ConfigurationError
 
@@ -61,7 +62,6 @@ PASSWORD_HBA = f"{HBA_MARKER}\nlocal all all scram-sha-256\n"
 # Only while passwords are (re)set, on a socket only the server's owner can reach.
 TRUST_HBA = "# agentkeep: setting passwords\nlocal all all trust\n"
 SETTLE_SECONDS = 10.0
-ALTER_PASSWORD = "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)"
 
 
 def _load_or_create_passwords(path: Path) -> tuple[dict[str, str], bool]:
@@ -130,7 +130,7 @@ async def _require_passwords(pgdata: Path, socket_dir: Path, superuser_password:
         await _settle(socket_dir, trusted=True)
     conn = await asyncpg.connect(host=str(socket_dir), user=SUPERUSER, database="postgres")
     try:
-        await conn.execute(await conn.fetchval(ALTER_PASSWORD, SUPERUSER, superuser_password))
+        await conn.execute(await conn.fetchval(SET_PASSWORD, SUPERUSER, superuser_password))
         _write_server_file(hba, PASSWORD_HBA, owner_of=pgdata)
         await conn.execute("SELECT pg_reload_conf()")
     finally:

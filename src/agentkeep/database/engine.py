@@ -17,15 +17,15 @@ import contextlib
 import functools
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from agentkeep.database.declared import DeclaredSchema
 from agentkeep.database.embedded import EmbeddedServer
@@ -259,13 +259,19 @@ class Database:
         )
 
     @property
+    def _pooled_at_most(self) -> int:
+        """How many idle connections the SQLAlchemy pool keeps (its pool_size)."""
+        pool = self.app_engine.pool
+        return pool.size() if isinstance(pool, QueuePool) else 0
+
+    @property
     def constraint_fields(self) -> Mapping[str, str]:
         return self.schema.constraint_fields if self.schema is not None else {}
 
     @asynccontextmanager
     async def transaction(self, principal: Principal) -> AsyncIterator[Transaction]:
         async with self.app_engine.connect() as conn:
-            driver = await _begin(conn, begin_statement(principal), self.app_engine.pool.size() + 1)
+            driver = await _begin(conn, begin_statement(principal), self._pooled_at_most + 1)
             try:
                 yield Transaction(conn=conn, driver=driver, principal=principal)
                 await driver.execute("COMMIT")
@@ -310,7 +316,7 @@ async def _begin(conn: AsyncConnection, begin: str, attempts: int) -> asyncpg.Co
     """
     for attempt in range(attempts):
         raw = await conn.get_raw_connection()
-        driver: asyncpg.Connection[Any] = raw.driver_connection
+        driver = cast("asyncpg.Connection[Any]", raw.driver_connection)
         try:
             if driver.is_in_transaction():
                 # Left open by a borrower that was cancelled mid-flight: never inherit it.
