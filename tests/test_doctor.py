@@ -17,7 +17,7 @@ async def test_a_healthy_embedded_database_passes_every_check(database: Database
     assert by_name["pgvector"].detail.startswith("installed ")
     assert "nothing needs it yet" in by_name["pgvector"].detail
     assert "memory features" in by_name["pgvector"].detail
-    assert by_name["application role creates no objects"].ok
+    assert by_name["creation rights"].ok
 
 
 async def test_a_database_opened_without_its_tables_cannot_vouch_for_row_level_security(

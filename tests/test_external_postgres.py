@@ -67,7 +67,7 @@ async def test_migrates_and_isolates_users_on_an_external_postgresql(external_da
         assert "memory features" in checks["pgvector"].detail
         # A database the operator made still lets PUBLIC create temporary tables: doctor says how
         # to take that away, and is satisfied once it is done.
-        privileges = checks["application role creates no objects"]
+        privileges = checks["creation rights"]
         assert not privileges.ok
         assert "REVOKE CREATE, TEMPORARY ON DATABASE" in privileges.detail
         owner = await asyncpg.connect(external_database)
@@ -80,4 +80,4 @@ async def test_migrates_and_isolates_users_on_an_external_postgresql(external_da
         finally:
             await owner.close()
         checks = {check.name: check for check in await run_checks(keep.database)}
-        assert checks["application role creates no objects"].ok, checks["application role creates no objects"]
+        assert checks["creation rights"].ok, checks["creation rights"]

@@ -94,7 +94,7 @@ async def application_role(conn: AsyncConnection, schema: DeclaredSchema | None)
 
 
 async def application_role_creates_nothing(conn: AsyncConnection, schema: DeclaredSchema | None) -> Check:
-    name = "application role creates no objects"
+    name = "creation rights"
     if (await conn.execute(APP_ROLE_FLAGS, {"role": APP_ROLE})).one_or_none() is None:
         return Check(name, False, f"role {APP_ROLE} does not exist")
     on_database, temporary, on_schema = (await conn.execute(APP_ROLE_MAY_CREATE, {"role": APP_ROLE})).one()
