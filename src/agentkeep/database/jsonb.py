@@ -14,8 +14,6 @@ from typing import Any
 
 import orjson
 
-_JSONB_VERSION = b"\x01"  # the first byte of jsonb's binary form: its format version
-
 
 def dumps(value: Any) -> str:
     """Compact JSON text for a json/jsonb parameter."""
