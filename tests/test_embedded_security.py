@@ -163,3 +163,13 @@ async def test_lost_passwords_are_made_anew_on_start(data_dir: Path) -> None:
         assert not await _connects(_without_password(urls.superuser))
     finally:
         server.stop()
+
+
+def test_an_unreadable_password_file_is_a_one_line_configuration_error(data_dir: Path) -> None:
+    from agentkeep.errors import ConfigurationError
+
+    (data_dir / PASSWORDS_FILE).write_text("{not json")
+    with pytest.raises(ConfigurationError, match="remove it to have new passwords made"):
+        EmbeddedServer.start(data_dir)
+    # The server it started for this holder was let go again.
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists()

@@ -67,9 +67,17 @@ SETTLE_SECONDS = 10.0
 def _load_or_create_passwords(path: Path) -> tuple[dict[str, str], bool]:
     """The roles' passwords, made on first use; True when they were made just now."""
     try:
-        return json.loads(path.read_text()), False
+        kept = json.loads(path.read_text())
     except FileNotFoundError:
         pass
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(
+            f"{path}: unreadable ({exc}); remove it to have new passwords made"
+        ) from None
+    else:
+        if not isinstance(kept, dict) or not {SUPERUSER, OWNER_ROLE, APP_ROLE} <= set(kept):
+            raise ConfigurationError(f"{path}: not agentkeep's passwords; remove it to have new ones made")
+        return {str(role): str(password) for role, password in kept.items()}, False
     passwords = {role: secrets.token_urlsafe(24) for role in (SUPERUSER, OWNER_ROLE, APP_ROLE)}
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as file:
