@@ -25,6 +25,7 @@ from agentkeep.database.engine import Database, principal_settings
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.keep import Keep
 from agentkeep.principal import Principal
+from agentkeep.schema import SCHEMA
 from agentkeep.settings import load_settings
 from agentkeep.users.models import NewUser, User
 
@@ -42,14 +43,14 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="session")
 def urls(embedded_server: EmbeddedServer) -> DatabaseUrls:
-    return DatabaseUrls.for_embedded(embedded_server.socket_dir, TEST_DATABASE)
+    return DatabaseUrls.for_embedded(embedded_server, TEST_DATABASE)
 
 
 @pytest.fixture(scope="session")
 async def database(urls: DatabaseUrls) -> AsyncIterator[Database]:
     await drop_database(urls, TEST_DATABASE)
     await ensure_database(urls, TEST_DATABASE)
-    db = Database.from_urls(urls)
+    db = Database.from_urls(urls, schema=SCHEMA)
     await migrate.upgrade(db)
     yield db
     await db.close()

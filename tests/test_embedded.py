@@ -49,7 +49,7 @@ def _stop_leftover_server(path: Path) -> None:
 
 
 def superuser_dsn(server: EmbeddedServer) -> str:
-    urls = DatabaseUrls.for_embedded(server.socket_dir, "postgres")
+    urls = DatabaseUrls.for_embedded(server, "postgres")
     assert urls.superuser is not None
     return asyncpg_dsn(urls.superuser)
 
@@ -136,7 +136,7 @@ async def test_second_process_attaches_and_leaves_the_server_running(data_dir: P
 
             server = EmbeddedServer.start(Path({str(data_dir)!r}))
             try:
-                dsn = asyncpg_dsn(DatabaseUrls.for_embedded(server.socket_dir, "postgres").superuser)
+                dsn = asyncpg_dsn(DatabaseUrls.for_embedded(server, "postgres").superuser)
 
                 async def main():
                     conn = await asyncpg.connect(dsn)

@@ -64,3 +64,20 @@ async def test_migrates_and_isolates_users_on_an_external_postgresql(external_da
             "migrations",
         ):
             assert checks[name].ok, checks[name]
+        assert "memory features" in checks["pgvector"].detail
+        # A database the operator made still lets PUBLIC create temporary tables: doctor says how
+        # to take that away, and is satisfied once it is done.
+        privileges = checks["creation rights"]
+        assert not privileges.ok
+        assert "REVOKE CREATE, TEMPORARY ON DATABASE" in privileges.detail
+        owner = await asyncpg.connect(external_database)
+        try:
+            await owner.execute(
+                await owner.fetchval(
+                    "SELECT format('REVOKE CREATE, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database())"
+                )
+            )
+        finally:
+            await owner.close()
+        checks = {check.name: check for check in await run_checks(keep.database)}
+        assert checks["creation rights"].ok, checks["creation rights"]

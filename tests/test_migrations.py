@@ -12,9 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from agentkeep.database import migrate
 from agentkeep.database.bootstrap import drop_database, ensure_database
 from agentkeep.database.engine import Database
-from agentkeep.database.schema import metadata
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.errors import InvalidInput
+from agentkeep.schema import metadata
 
 COLUMNS = """
 SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,

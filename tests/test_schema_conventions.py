@@ -1,4 +1,8 @@
-"""The conventions every table follows (DESIGN.md, seed 004's naming), checked on the live schema."""
+"""The conventions every table follows, checked on the declared tables and the live schema.
+
+Seed 004's naming (plural snake_case tables, is_/has_ booleans, timezone-aware *_at columns), an
+explicit ON DELETE on every foreign key, an index behind each, and updated_at kept by a trigger.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import re
 import asyncpg
 import sqlalchemy as sa
 
-from agentkeep.database.schema import metadata
+from agentkeep.schema import metadata
 
 
 def test_every_foreign_key_says_what_happens_on_delete() -> None:

@@ -8,9 +8,11 @@ from pathlib import Path
 import platformdirs
 import pytest
 
+from agentkeep.database.embedded import EmbeddedServer
+from agentkeep.database.roles import APP_ROLE, OWNER_ROLE, SUPERUSER
 from agentkeep.database.urls import DatabaseUrls
 from agentkeep.errors import ConfigurationError
-from agentkeep.settings import APP_ROLE, load_settings
+from agentkeep.settings import load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -161,10 +163,17 @@ def test_explicit_app_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_embedded_urls(tmp_path: Path) -> None:
-    urls = DatabaseUrls.for_embedded(tmp_path, "keepdb")
-    assert urls.owner.username == "agentkeep_owner"
+    passwords = {SUPERUSER: "pw-super", OWNER_ROLE: "pw-owner", APP_ROLE: "pw-app"}
+    server = EmbeddedServer(pgdata=tmp_path, socket_dir=tmp_path, _handle=None, passwords=passwords)
+    urls = DatabaseUrls.for_embedded(server, "keepdb")
+    assert urls.owner.username == OWNER_ROLE == "agentkeep_owner"
     assert urls.app.username == APP_ROLE
     assert urls.superuser is not None
-    assert urls.superuser.username == "postgres"
+    assert urls.superuser.username == SUPERUSER == "postgres"
+    assert (urls.superuser.password, urls.owner.password, urls.app.password) == (
+        "pw-super",
+        "pw-owner",
+        "pw-app",
+    )
     assert urls.owner.database == urls.app.database == "keepdb"
     assert urls.owner.query["host"] == str(tmp_path)

@@ -12,14 +12,14 @@ import sqlalchemy as sa
 from agentkeep.agent_sessions.models import AgentSessionUpdate, NewAgentSession
 from agentkeep.agents.models import NewAgent
 from agentkeep.conversations.models import ConversationUpdate, NewConversation
-from agentkeep.database.schema import metadata, tables_by_tenancy
+from agentkeep.database.roles import APP_ROLE
 from agentkeep.errors import Forbidden, NotFound
 from agentkeep.ids import new_id
 from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
 from agentkeep.personas.models import NewActivation, NewPersona
 from agentkeep.principal import Principal
-from agentkeep.settings import APP_ROLE
+from agentkeep.schema import metadata, tables_by_tenancy
 from agentkeep.user_sessions.models import NewUserSession
 
 USER_TABLES = [table.name for table in tables_by_tenancy("user")]
@@ -66,8 +66,10 @@ def test_every_table_declares_its_tenancy_and_user_tables_lead_with_user_id() ->
                     assert "user_id" in constraint.column_keys, f"{constraint.name} skips user_id"
             if isinstance(constraint, sa.UniqueConstraint):
                 assert "user_id" in [c.name for c in constraint.columns], f"{constraint.name} lacks user_id"
+        # The root table (keyed by user_id alone) may keep handles unique across users.
+        is_root = [column.name for column in table.primary_key.columns] == ["user_id"]
         for index in table.indexes:
-            if index.unique and table.name != "users":
+            if index.unique and not is_root:
                 assert "user_id" in [c.name for c in index.columns], f"{index.name} lacks user_id"
 
 

@@ -1,7 +1,26 @@
 """agentkeep: the system of record for AI agents."""
 
-from agentkeep.keep import Keep
-from agentkeep.principal import Principal
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentkeep.keep import Keep
+    from agentkeep.principal import Principal
 
 __all__ = ["Keep", "Principal"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: importing a lower layer (agentkeep.database) must not load every
+    # domain through this package's own import of Keep.
+    if name == "Keep":
+        from agentkeep.keep import Keep
+
+        return Keep
+    if name == "Principal":
+        from agentkeep.principal import Principal
+
+        return Principal
+    raise AttributeError(f"module 'agentkeep' has no attribute {name!r}")

@@ -16,6 +16,7 @@ from agentkeep.database.urls import DatabaseUrls
 from agentkeep.errors import ConfigurationError
 from agentkeep.messages.service import MessageService
 from agentkeep.personas.service import PersonaService
+from agentkeep.schema import SCHEMA
 from agentkeep.settings import Settings, load_settings
 from agentkeep.user_sessions.service import UserSessionService
 from agentkeep.users.service import UserService
@@ -78,14 +79,19 @@ class Keep:
 
 
 async def open_database(settings: Settings) -> Database:
-    """Connect to the configured database, starting and bootstrapping the embedded one if needed."""
+    """Connect to the configured database, starting and bootstrapping the embedded one if needed.
+
+    The database is told agentkeep's tables (``agentkeep.schema.SCHEMA``) here, where the
+    domains and the database layer meet.
+    """
     if not settings.uses_embedded_server:
-        return Database.from_urls(DatabaseUrls.from_settings(settings), pool_size=settings.pool_size)
+        urls = DatabaseUrls.from_settings(settings)
+        return Database.from_urls(urls, pool_size=settings.pool_size, schema=SCHEMA)
     server = EmbeddedServer.start(settings.data_dir)
     try:
-        urls = DatabaseUrls.for_embedded(server.socket_dir, settings.database_name)
+        urls = DatabaseUrls.for_embedded(server, settings.database_name)
         await ensure_database(urls, settings.database_name)
     except BaseException:
         server.stop()
         raise
-    return Database.from_urls(urls, pool_size=settings.pool_size, embedded=server)
+    return Database.from_urls(urls, pool_size=settings.pool_size, embedded=server, schema=SCHEMA)

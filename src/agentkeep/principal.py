@@ -34,7 +34,3 @@ class Principal:
     @property
     def is_service(self) -> bool:
         return self.kind is PrincipalKind.SERVICE
-
-    def acting_for(self, user_id: uuid.UUID) -> Principal:
-        """The same principal acting for another user; only a service may switch."""
-        return Principal(self.kind, user_id)

@@ -9,11 +9,9 @@ import platformdirs
 from pydantic import Field, PostgresDsn, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agentkeep.database.roles import APP_ROLE
 from agentkeep.errors import ConfigurationError
 from agentkeep.models import error_message
-
-APP_ROLE = "agentkeep_app"
-OWNER_ROLE = "agentkeep_owner"
 
 
 def _default_data_dir() -> Path:
@@ -28,7 +26,8 @@ class Settings(BaseSettings):
     database_url: PostgresDsn | None = Field(
         default=None,
         description=(
-            "PostgreSQL (>= 15, with pgvector available) for a role that may own the schema. "
+            "PostgreSQL (>= 15; pgvector for the memory features to come) for a role that may own "
+            "the schema. "
             "Unset: the embedded server in data_dir is used."
         ),
     )

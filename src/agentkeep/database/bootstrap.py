@@ -9,30 +9,35 @@ from __future__ import annotations
 
 import asyncpg
 
+from agentkeep.database.roles import APP_ROLE, OWNER_ROLE
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 
-# Role names are constants of this module's text, never input.
-ENSURE_ROLES = """
+# Role names are constants (database.roles), never input.
+ENSURE_ROLES = f"""
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'agentkeep_owner') THEN
-        CREATE ROLE agentkeep_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{OWNER_ROLE}') THEN
+        CREATE ROLE {OWNER_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
     END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'agentkeep_app') THEN
-        CREATE ROLE agentkeep_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOINHERIT;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+        CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOINHERIT;
     END IF;
 END
 $$;
-"""
+"""  # noqa: S608 - role names are constants, not values
+# format() quotes names (%I) and literals (%L) server-side; these statements take no parameters.
+SET_PASSWORD = "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)"  # noqa: S105 - SQL
 
 DATABASE_EXISTS = "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)"
-# format(%I) quotes the name server-side; the statement itself cannot take a parameter.
-CREATE_DATABASE = "SELECT format('CREATE DATABASE %I OWNER agentkeep_owner', $1::text)"
+CREATE_DATABASE = f"SELECT format('CREATE DATABASE %I OWNER {OWNER_ROLE}', $1::text)"
 DROP_DATABASE = "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', $1::text)"
+# The application role creates no objects: no schemas, no tables, no temporary tables. Run on
+# every start, so a database made by an older agentkeep is brought up to this too.
+REVOKE_CREATE = "SELECT format('REVOKE CREATE, TEMPORARY ON DATABASE %I FROM PUBLIC', $1::text)"
 
-PREPARE_DATABASE = """
+PREPARE_DATABASE = f"""
 CREATE EXTENSION IF NOT EXISTS vector;
-ALTER SCHEMA public OWNER TO agentkeep_owner;
+ALTER SCHEMA public OWNER TO {OWNER_ROLE};
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 """
 
@@ -43,9 +48,14 @@ async def ensure_database(urls: DatabaseUrls, database: str) -> bool:
     admin = await asyncpg.connect(asyncpg_dsn(urls.superuser))
     try:
         await admin.execute(ENSURE_ROLES)
+        for role, url in ((OWNER_ROLE, urls.owner), (APP_ROLE, urls.app)):
+            if url.password is not None:
+                await admin.execute(await admin.fetchval(SET_PASSWORD, role, url.password))
         if await admin.fetchval(DATABASE_EXISTS, database):
+            await admin.execute(await admin.fetchval(REVOKE_CREATE, database))
             return False
         await admin.execute(await admin.fetchval(CREATE_DATABASE, database))
+        await admin.execute(await admin.fetchval(REVOKE_CREATE, database))
     finally:
         await admin.close()
     in_database = await asyncpg.connect(asyncpg_dsn(urls.superuser.set(database=database)))

@@ -1,17 +1,28 @@
-"""Health checks of an agentkeep database: what `agentkeep doctor` reports."""
+"""Health checks of an agentkeep database: what `agentkeep doctor` reports.
+
+Data only: each check is a function from the owner's connection and the declared tables to a
+:class:`Check`; the CLI prints them. A new check is one more function in :data:`DATABASE_CHECKS`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.database import migrate
+from agentkeep.database.declared import DeclaredSchema
 from agentkeep.database.engine import Database
-from agentkeep.database.schema import tables_by_tenancy
-from agentkeep.settings import APP_ROLE
+from agentkeep.database.roles import APP_ROLE
 
 MINIMUM_SERVER_VERSION = 150000
+
+# What needs pgvector today (nothing yet), and what will: doctor says which, so that a database
+# without it is not reported broken before anything uses it.
+PGVECTOR_NEEDED_BY: tuple[str, ...] = ()
+PGVECTOR_PLANNED_FOR = "the memory features (embeddings, a later release)"
 
 SERVER_VERSION = sa.text(
     "SELECT current_setting('server_version_num')::int, current_setting('server_version')"
@@ -24,6 +35,11 @@ APP_ROLE_FLAGS = sa.text(
     "SELECT rolsuper, rolbypassrls, "
     " (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid AND c.relkind IN ('r', 'p', 'v', 'm'))"
     " FROM pg_roles r WHERE rolname = :role"
+)
+APP_ROLE_MAY_CREATE = sa.text(
+    "SELECT has_database_privilege(:role, current_database(), 'CREATE'),"
+    " has_database_privilege(:role, current_database(), 'TEMPORARY'),"
+    " has_schema_privilege(:role, current_schema(), 'CREATE')"
 )
 TABLE_SECURITY = sa.text(
     "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
@@ -40,70 +56,112 @@ class Check:
     detail: str
 
 
-async def run_checks(database: Database) -> list[Check]:
-    checks: list[Check] = []
-    try:
-        async with database.owner_transaction() as conn:
-            version_num, version = (await conn.execute(SERVER_VERSION)).one()
-            available, installed = (await conn.execute(VECTOR)).one()
-            role = (await conn.execute(APP_ROLE_FLAGS, {"role": APP_ROLE})).one_or_none()
-            user_tables = [t.name for t in tables_by_tenancy("user")]
-            security = {
-                row[0]: row[1:] for row in await conn.execute(TABLE_SECURITY, {"tables": user_tables})
-            }
-    except Exception as exc:
-        return [Check("database reachable", False, f"{type(exc).__name__}: {exc}".splitlines()[0])]
-    checks.append(
-        Check("database reachable", True, str(database.urls.owner.render_as_string(hide_password=True)))
+DatabaseCheck = Callable[[AsyncConnection, DeclaredSchema | None], Awaitable[Check]]
+
+
+async def server_version(conn: AsyncConnection, schema: DeclaredSchema | None) -> Check:
+    version_num, version = (await conn.execute(SERVER_VERSION)).one()
+    return Check(
+        "PostgreSQL version", version_num >= MINIMUM_SERVER_VERSION, f"{version} (15 or newer needed)"
     )
-    checks.append(
-        Check("PostgreSQL version", version_num >= MINIMUM_SERVER_VERSION, f"{version} (15 or newer needed)")
-    )
-    checks.append(
-        Check(
-            "pgvector",
-            available is not None,
-            f"installed {installed}"
-            if installed
-            else (f"available {available}" if available else "not available"),
-        )
-    )
-    if role is None:
-        checks.append(Check("application role", False, f"role {APP_ROLE} does not exist"))
+
+
+async def pgvector(conn: AsyncConnection, schema: DeclaredSchema | None) -> Check:
+    available, installed = (await conn.execute(VECTOR)).one()
+    if installed:
+        state = f"installed {installed}"
+    elif available:
+        state = f"available {available}, not installed"
     else:
-        is_super, bypasses_rls, owned = role
-        ok = not is_super and not bypasses_rls and owned == 0
-        checks.append(
-            Check(
-                "application role",
-                ok,
-                f"{APP_ROLE}: superuser={is_super}, bypassrls={bypasses_rls}, owns {owned} relation(s)",
-            )
+        state = "not available"
+    if PGVECTOR_NEEDED_BY:
+        needs = f"needed by {', '.join(PGVECTOR_NEEDED_BY)}"
+    else:
+        needs = f"nothing needs it yet; {PGVECTOR_PLANNED_FOR} will"
+    return Check("pgvector", bool(available or installed) or not PGVECTOR_NEEDED_BY, f"{state}: {needs}")
+
+
+async def application_role(conn: AsyncConnection, schema: DeclaredSchema | None) -> Check:
+    role = (await conn.execute(APP_ROLE_FLAGS, {"role": APP_ROLE})).one_or_none()
+    if role is None:
+        return Check("application role", False, f"role {APP_ROLE} does not exist")
+    is_super, bypasses_rls, owned = role
+    return Check(
+        "application role",
+        not is_super and not bypasses_rls and owned == 0,
+        f"{APP_ROLE}: superuser={is_super}, bypassrls={bypasses_rls}, owns {owned} relation(s)",
+    )
+
+
+async def application_role_creates_nothing(conn: AsyncConnection, schema: DeclaredSchema | None) -> Check:
+    name = "creation rights"
+    if (await conn.execute(APP_ROLE_FLAGS, {"role": APP_ROLE})).one_or_none() is None:
+        return Check(name, False, f"role {APP_ROLE} does not exist")
+    on_database, temporary, on_schema = (await conn.execute(APP_ROLE_MAY_CREATE, {"role": APP_ROLE})).one()
+    allowed = [
+        what
+        for what, may in (
+            ("CREATE on the database", on_database),
+            ("TEMPORARY on the database", temporary),
+            ("CREATE on the schema", on_schema),
         )
+        if may
+    ]
+    if not allowed:
+        return Check(name, True, f"{APP_ROLE} may not create schemas, tables or temporary tables")
+    return Check(
+        name,
+        False,
+        f"{APP_ROLE} has {', '.join(allowed)} (usually through PUBLIC): as the database owner run"
+        " REVOKE CREATE, TEMPORARY ON DATABASE <name> FROM PUBLIC;"
+        " REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+    )
+
+
+async def row_level_security(conn: AsyncConnection, schema: DeclaredSchema | None) -> Check:
+    if schema is None:
+        return Check("row-level security", False, "not checked: the database was opened without its tables")
+    user_tables = [table.name for table in schema.tables_by_tenancy("user")]
+    security = {row[0]: row[1:] for row in await conn.execute(TABLE_SECURITY, {"tables": user_tables})}
+    missing = [name for name in user_tables if name not in security]
+    if missing:
+        return Check("row-level security", False, f"tables not created yet: {', '.join(missing)}")
     unprotected = [
         name
         for name in user_tables
-        if name in security and not (security[name][0] and security[name][1] and security[name][2] > 0)
+        if not (security[name][0] and security[name][1] and security[name][2] > 0)
     ]
-    missing = [name for name in user_tables if name not in security]
-    if missing:
-        checks.append(Check("row-level security", False, f"tables not created yet: {', '.join(missing)}"))
-    else:
-        checks.append(
-            Check(
-                "row-level security",
-                not unprotected,
-                f"not enabled, forced and with a policy: {', '.join(unprotected)}"
-                if unprotected
-                else f"enabled and forced on all {len(user_tables)} user tables",
-            )
-        )
+    return Check(
+        "row-level security",
+        not unprotected,
+        f"not enabled, forced and with a policy: {', '.join(unprotected)}"
+        if unprotected
+        else f"enabled and forced on all {len(user_tables)} user tables",
+    )
+
+
+DATABASE_CHECKS: tuple[DatabaseCheck, ...] = (
+    server_version,
+    pgvector,
+    application_role,
+    application_role_creates_nothing,
+    row_level_security,
+)
+
+
+async def run_checks(database: Database) -> list[Check]:
+    try:
+        async with database.owner_transaction() as conn:
+            checks = [await check(conn, database.schema) for check in DATABASE_CHECKS]
+    except Exception as exc:
+        return [Check("database reachable", False, f"{type(exc).__name__}: {exc}".splitlines()[0])]
     pending = await migrate.pending(database)
-    checks.append(
+    return [
+        Check("database reachable", True, str(database.urls.owner.render_as_string(hide_password=True))),
+        *checks,
         Check(
             "migrations",
             not pending,
             f"pending: {', '.join(pending)} (run `agentkeep migrate up`)" if pending else "all applied",
-        )
-    )
-    return checks
+        ),
+    ]

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
+from agentkeep.database.declared import DeclaredSchema
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.errors import translate
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
@@ -34,8 +37,10 @@ from agentkeep.principal import Principal
 def principal_settings(principal: Principal) -> list[str]:
     """The ``SET LOCAL`` statements that make a transaction act for ``principal``.
 
-    The acting user is the one value written into SQL text (DESIGN.md): it is a UUID Python has
-    parsed, re-serialised here by ``uuid.UUID.__str__``, so it can only be hex and dashes.
+    The acting user is the one value written into SQL text (the project's one exception to "no
+    SQL built from values by string formatting", because SET takes no bind parameters): it is a
+    UUID Python has parsed, re-serialised here by ``uuid.UUID.__str__``, so it can only be hex
+    and dashes.
     ``SET LOCAL`` (not set_config) is what reaches Citus workers.
     """
     statements = []
@@ -47,23 +52,14 @@ def principal_settings(principal: Principal) -> list[str]:
     return statements
 
 
-_BEGIN_STATEMENTS: dict[Principal, str] = {}
-_BEGIN_STATEMENTS_KEPT = 4096
-
-
+@functools.lru_cache(maxsize=4096)
 def begin_statement(principal: Principal) -> str:
     """BEGIN plus the principal's settings, as one simple-protocol statement (one round trip).
 
     Remembered per principal (a frozen value): parsing and printing the UUID again on every
     transaction was a measurable part of a short one (docs/benchmarks.md).
     """
-    statement = _BEGIN_STATEMENTS.get(principal)
-    if statement is None:
-        statement = "; ".join(["BEGIN", *principal_settings(principal)])
-        if len(_BEGIN_STATEMENTS) >= _BEGIN_STATEMENTS_KEPT:
-            _BEGIN_STATEMENTS.clear()
-        _BEGIN_STATEMENTS[principal] = statement
-    return statement
+    return "; ".join(["BEGIN", *principal_settings(principal)])
 
 
 @dataclass
@@ -109,12 +105,16 @@ class DriverPool:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
 
-    async def acquire(self) -> asyncpg.Connection[Any]:
+    async def acquire(self) -> tuple[asyncpg.Connection[Any], bool]:
+        """A connection, and whether it was kept idle in the pool (False: opened just now)."""
         while True:
             if self._closed:
                 raise RuntimeError("the database is closed")
-            if self._idle:
-                return self._idle.pop()
+            while self._idle:
+                idle = self._idle.pop()
+                if not idle.is_closed():
+                    return idle, True
+                self._open -= 1  # the client already saw the server hang up: skip it
             if self._open < self._limit:
                 self._open += 1
                 try:
@@ -125,7 +125,7 @@ class DriverPool:
                     self._open -= 1
                     self._wake_one()
                     raise
-                return conn
+                return conn, False
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
@@ -167,40 +167,40 @@ class DriverPool:
             self._wake_one()
 
 
-_CONNECTION_LOST = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError)
-_CONNECT_ATTEMPTS = 3
-
-
 class _DriverScope:
     """The context manager of :meth:`Database.driver_transaction` (a class: cheaper than a
     generator-based one on a path this short)."""
 
-    __slots__ = ("_driver", "_pool", "_principal")
+    __slots__ = ("_constraint_fields", "_driver", "_pool", "_principal")
 
-    def __init__(self, pool: DriverPool, principal: Principal) -> None:
+    def __init__(self, pool: DriverPool, principal: Principal, constraint_fields: Mapping[str, str]) -> None:
         self._pool = pool
         self._principal = principal
+        self._constraint_fields = constraint_fields
         self._driver: asyncpg.Connection[Any] | None = None
 
     async def __aenter__(self) -> DriverTransaction:
         begin = begin_statement(self._principal)
-        for attempt in range(_CONNECT_ATTEMPTS):
-            driver = await self._pool.acquire()
+        while True:
+            driver, was_idle = await self._pool.acquire()
             try:
                 await driver.execute(begin)
-            except _CONNECTION_LOST:
-                # An idle connection the server has dropped (a restart, an idle timeout): nothing
-                # ran on it, so take another one.
+            except Exception:
                 self._pool.release(driver, reusable=False)
-                if attempt == _CONNECT_ATTEMPTS - 1:
-                    raise
-                continue
+                if was_idle:
+                    # Nothing of the caller's has run. A kept connection failing its BEGIN was
+                    # dropped by the server while idle (a restart, an idle timeout), in whatever
+                    # state the client has reached in reading the server's goodbye: closed,
+                    # or the error read and the end of stream not yet, where asyncpg refuses
+                    # BEGIN with InternalClientError. Take another: each failure removes one
+                    # idle connection, so this ends with a fresh one, whose failure is real.
+                    continue
+                raise
             except BaseException:
                 self._pool.release(driver, reusable=False)
                 raise
             self._driver = driver
             return DriverTransaction(driver, self._principal)
-        raise AssertionError("unreachable")
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -218,7 +218,7 @@ class _DriverScope:
                 return
         reusable = await _rolled_back(driver)
         self._pool.release(driver, reusable=reusable and not driver.is_in_transaction())
-        translated = translate(exc)
+        translated = translate(exc, self._constraint_fields)
         if translated is not None:
             raise translated from exc
         if exc_type is None:
@@ -233,11 +233,19 @@ class Database:
     owner_engine: AsyncEngine
     drivers: DriverPool
     embedded: EmbeddedServer | None = None
+    schema: DeclaredSchema | None = None
+    """The tables the layers above declare (agentkeep.schema.SCHEMA); without it, errors name no
+    field a constraint guards and ``agentkeep doctor`` cannot tell which tables should exist."""
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
     def from_urls(
-        cls, urls: DatabaseUrls, *, pool_size: int = 10, embedded: EmbeddedServer | None = None
+        cls,
+        urls: DatabaseUrls,
+        *,
+        pool_size: int = 10,
+        embedded: EmbeddedServer | None = None,
+        schema: DeclaredSchema | None = None,
     ) -> Database:
         # AUTOCOMMIT: SQLAlchemy sends no BEGIN of its own; transaction() sends BEGIN with the
         # principal's settings in the same round trip.
@@ -251,24 +259,34 @@ class Database:
         owner_engine = create_async_engine(urls.owner, pool_size=2, max_overflow=2)
         drivers = DriverPool(asyncpg_dsn(urls.app), pool_size)
         return cls(
-            urls=urls, app_engine=app_engine, owner_engine=owner_engine, embedded=embedded, drivers=drivers
+            urls=urls,
+            app_engine=app_engine,
+            owner_engine=owner_engine,
+            embedded=embedded,
+            drivers=drivers,
+            schema=schema,
         )
+
+    @property
+    def _pooled_at_most(self) -> int:
+        """How many idle connections the SQLAlchemy pool keeps (its pool_size)."""
+        pool = self.app_engine.pool
+        return pool.size() if isinstance(pool, QueuePool) else 0
+
+    @property
+    def constraint_fields(self) -> Mapping[str, str]:
+        return self.schema.constraint_fields if self.schema is not None else {}
 
     @asynccontextmanager
     async def transaction(self, principal: Principal) -> AsyncIterator[Transaction]:
         async with self.app_engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver: asyncpg.Connection[Any] = raw.driver_connection
-            if driver.is_in_transaction():
-                # Left open by a borrower that was cancelled mid-flight: never inherit it.
-                await driver.execute("ROLLBACK")
-            await driver.execute(begin_statement(principal))
+            driver = await _begin(conn, begin_statement(principal), self._pooled_at_most + 1)
             try:
                 yield Transaction(conn=conn, driver=driver, principal=principal)
                 await driver.execute("COMMIT")
             except BaseException as exc:
                 await _rollback_or_discard(conn, driver)
-                translated = translate(exc)
+                translated = translate(exc, self.constraint_fields)
                 if translated is not None:
                     raise translated from exc
                 raise
@@ -279,7 +297,7 @@ class Database:
         The connection goes back to the pool only once COMMIT or ROLLBACK went through (so no
         transaction, and no SET LOCAL, outlives the block); if neither did, it is closed.
         """
-        return _DriverScope(self.drivers, principal)
+        return _DriverScope(self.drivers, principal, self.constraint_fields)
 
     @asynccontextmanager
     async def owner_transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -296,6 +314,30 @@ class Database:
         await self.owner_engine.dispose()
         if self.embedded is not None:
             self.embedded.stop()
+
+
+async def _begin(conn: AsyncConnection, begin: str, attempts: int) -> asyncpg.Connection[Any]:
+    """Send BEGIN on the pooled connection, replacing it while it turns out to be dead.
+
+    As in :class:`_DriverScope`: nothing of the caller's has run, so a connection the server
+    dropped while it sat in the pool is invalidated and the next one tried. The pool keeps at
+    most ``attempts - 1`` idle connections, so the last attempt is on a fresh one.
+    """
+    for attempt in range(attempts):
+        raw = await conn.get_raw_connection()
+        driver = cast("asyncpg.Connection[Any]", raw.driver_connection)
+        try:
+            if driver.is_in_transaction():
+                # Left open by a borrower that was cancelled mid-flight: never inherit it.
+                await driver.execute("ROLLBACK")
+            await driver.execute(begin)
+        except Exception:
+            await conn.invalidate()
+            if attempt == attempts - 1:
+                raise
+            continue
+        return driver
+    raise AssertionError("unreachable: attempts >= 1")
 
 
 async def _rolled_back(driver: asyncpg.Connection[Any]) -> bool:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
 from sqlalchemy.exc import DBAPIError
 
-from agentkeep.database.metadata import metadata
 from agentkeep.errors import AgentkeepError, Conflict, Forbidden, InvalidInput, NotFound
 
 _INVALID_VALUE_STATES = {
@@ -30,38 +31,63 @@ def postgres_error(exc: BaseException) -> asyncpg.PostgresError | None:
     return None
 
 
-def _field(table_name: str | None, constraint_name: str | None, column_name: str | None) -> str | None:
-    """The column a constraint guards, from the naming convention in database.metadata."""
-    if column_name:
-        return str(column_name)
-    if not table_name or not constraint_name:
-        return None
-    table = metadata.tables.get(table_name)
-    if table is None:
-        return None
-    for constraint in table.constraints:
-        if constraint.name == constraint_name:
-            # user_id leads every composite key; the column after it is the one the caller chose.
-            names = [c.name for c in getattr(constraint, "columns", [])]
-            columns = [name for name in names if name != "user_id"] or names
-            if columns:
-                return str(columns[-1])
-    for prefix in (f"ck_{table_name}_", f"uq_{table_name}_", f"{table_name}_"):
-        if constraint_name.startswith(prefix):
-            rest = constraint_name[len(prefix) :]
-            names = sorted((c.name for c in table.columns), key=len, reverse=True)
-            return next((name for name in names if rest.startswith(name)), rest)
-    return constraint_name
+# PostgreSQL's messages name the violated constraint (or the null column) in double quotes.
+_CONSTRAINT_IN_MESSAGE = re.compile(r'constraint "([^"]+)"')
+_COLUMN_IN_MESSAGE = re.compile(r'null value in column "([^"]+)"')
+# Citus names a shard's copy of a constraint ``<name>_<shard id>``, or, when that would pass 63
+# characters, ``<name cut short>_<8 hex digits of a hash>_<shard id>``.
+_SHARD_SUFFIX = re.compile(r"^(?P<name>.+)_\d+$")
+_HASHED_NAME = re.compile(r"^(?P<prefix>.+)_[0-9a-f]{8}$")
 
 
-def translate(exc: BaseException) -> AgentkeepError | None:
-    """The agentkeep error for a database error, or None when it is not the caller's fault."""
+def _constraint_field(constraint: str, constraint_fields: Mapping[str, str]) -> str | None:
+    if constraint in constraint_fields:
+        return constraint_fields[constraint]
+    shard = _SHARD_SUFFIX.match(constraint)
+    if shard is None:
+        return None
+    name = shard["name"]
+    if name in constraint_fields:
+        return constraint_fields[name]
+    hashed = _HASHED_NAME.match(name)
+    if hashed is not None:
+        candidates = [key for key in constraint_fields if key.startswith(hashed["prefix"])]
+        if len(candidates) == 1:
+            return constraint_fields[candidates[0]]
+    return None
+
+
+def _field(error: Any, constraint_fields: Mapping[str, str]) -> str | None:
+    """The input field a violation names.
+
+    PostgreSQL reports the constraint and column in fields of their own; Citus forwards only the
+    SQLSTATE, message, detail and hint from a worker, where the message names the shard's copy
+    of the constraint (``uq_agents_name_102008``): read it from there and drop the shard id.
+    """
+    column = getattr(error, "column_name", None)
+    if column:
+        return str(column)
+    message = str(getattr(error, "message", None) or "")
+    constraint = getattr(error, "constraint_name", None)
+    if not constraint:
+        named = _CONSTRAINT_IN_MESSAGE.search(message)
+        constraint = named.group(1) if named else None
+    if constraint:
+        return _constraint_field(str(constraint), constraint_fields) or str(constraint)
+    null_column = _COLUMN_IN_MESSAGE.search(message)
+    return null_column.group(1) if null_column else None
+
+
+def translate(exc: BaseException, constraint_fields: Mapping[str, str]) -> AgentkeepError | None:
+    """The agentkeep error for a database error, or None when it is not the caller's fault.
+
+    ``constraint_fields``: constraint name -> the input field it guards (DeclaredSchema).
+    """
     error: Any = postgres_error(exc)
     if error is None:
         return None
     state = error.sqlstate
-    table = getattr(error, "table_name", None)
-    field = _field(table, getattr(error, "constraint_name", None), getattr(error, "column_name", None))
+    field = _field(error, constraint_fields)
     if state == "23505":
         return Conflict(f"{field or 'value'} is already taken", field=field)
     if state == "23503":

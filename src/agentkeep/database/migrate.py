@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, MetaData
 
 from agentkeep.database.engine import Database
 from agentkeep.errors import InvalidInput
@@ -27,11 +27,18 @@ class RevisionStatus:
     creates_tables: tuple[str, ...]
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None, target_metadata: MetaData | None = None) -> Config:
+    """``target_metadata``: the declared tables (agentkeep.schema.metadata), handed to env.py for
+    autogenerate; upgrade and downgrade run the revisions and need none."""
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     config.attributes["connection"] = connection
+    config.attributes["target_metadata"] = target_metadata
     return config
+
+
+def _target_metadata(database: Database) -> MetaData | None:
+    return database.schema.metadata if database.schema is not None else None
 
 
 def script_directory() -> ScriptDirectory:
@@ -63,7 +70,9 @@ def _applied(connection: Connection) -> set[str]:
 async def upgrade(database: Database, revision: str = "head") -> None:
     try:
         async with database.owner_transaction() as conn:
-            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+            await conn.run_sync(
+                lambda sync: command.upgrade(alembic_config(sync, _target_metadata(database)), revision)
+            )
     except CommandError as exc:
         raise InvalidInput(f"cannot migrate up to {revision!r}: {exc}", field="revision") from None
 
@@ -71,7 +80,9 @@ async def upgrade(database: Database, revision: str = "head") -> None:
 async def downgrade(database: Database, revision: str = "-1") -> None:
     try:
         async with database.owner_transaction() as conn:
-            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+            await conn.run_sync(
+                lambda sync: command.downgrade(alembic_config(sync, _target_metadata(database)), revision)
+            )
     except CommandError as exc:
         raise InvalidInput(f"cannot migrate down to {revision!r}: {exc}", field="revision") from None
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import URL, make_url
 
-from agentkeep.settings import APP_ROLE, OWNER_ROLE, Settings
+from agentkeep.database.roles import APP_ROLE, OWNER_ROLE, SUPERUSER
+from agentkeep.settings import Settings
 
-SUPERUSER = "postgres"
+if TYPE_CHECKING:
+    from agentkeep.database.embedded import EmbeddedServer
+
+__all__ = ["SUPERUSER", "DatabaseUrls", "asyncpg_dsn"]
 
 
 @dataclass(frozen=True)
@@ -19,10 +23,16 @@ class DatabaseUrls:
     superuser: URL | None = None
 
     @classmethod
-    def for_embedded(cls, socket_dir: Path, database: str) -> DatabaseUrls:
+    def for_embedded(cls, server: EmbeddedServer, database: str) -> DatabaseUrls:
+        """URLs over the server's socket, with each role's password (``server.passwords``)."""
+
         def url(user: str, db: str) -> URL:
             return URL.create(
-                "postgresql+asyncpg", username=user, database=db, query={"host": str(socket_dir)}
+                "postgresql+asyncpg",
+                username=user,
+                password=server.passwords.get(user),
+                database=db,
+                query={"host": str(server.socket_dir)},
             )
 
         return cls(

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from agentkeep.database.migrations import ddl
+from agentkeep.database.migrations import ddl_0001 as ddl
 
 revision: str = "0001"
 down_revision: str | None = None

@@ -1,4 +1,9 @@
-"""Every table of agentkeep, gathered on one MetaData: what Alembic and the schema test compare."""
+"""Every table of agentkeep, gathered on one MetaData, above the domains that declare them.
+
+This is what the database layer is told about the tables (it imports no domain itself): Alembic
+compares migrations with ``metadata``, ``agentkeep doctor`` checks the tables of each tenancy,
+and error translation names fields from ``SCHEMA.constraint_fields``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from agentkeep.access_keys.tables import api_keys, service_keys
 from agentkeep.agent_sessions.tables import agent_sessions
 from agentkeep.agents.tables import agents
 from agentkeep.conversations.tables import conversations
+from agentkeep.database.declared import DeclaredSchema
 from agentkeep.database.metadata import metadata
 from agentkeep.messages.tables import messages
 from agentkeep.personas.tables import persona_activations, personas
@@ -15,6 +21,7 @@ from agentkeep.user_sessions.tables import user_sessions
 from agentkeep.users.tables import users
 
 __all__ = [
+    "SCHEMA",
     "agent_sessions",
     "agents",
     "api_keys",
@@ -29,6 +36,8 @@ __all__ = [
     "users",
 ]
 
+SCHEMA = DeclaredSchema.from_metadata(metadata)
+
 
 def tables_by_tenancy(tenancy: str) -> list[sa.Table]:
-    return [table for table in metadata.sorted_tables if table.info.get("tenancy") == tenancy]
+    return SCHEMA.tables_by_tenancy(tenancy)
