@@ -111,7 +111,7 @@ async def test_a_deleted_users_rows_are_out_of_reach(
     assert all(key.revoked_at is not None for key in await keep.access_keys.list(user_id))
     with pytest.raises(SessionExpired):
         await keep.user_sessions.touch(user_id, rows["session"].token)
-    assert {session.status for session in await keep.user_sessions.list(user_id)} == {"revoked"}
+    assert {session.status for session in (await keep.user_sessions.list(user_id)).items} == {"revoked"}
     agent_session = await keep.agent_sessions.get(user_id, rows["agent_session"].id)
     assert agent_session.status == "cancelled"
     with pytest.raises(InvalidTransition):
@@ -142,7 +142,7 @@ async def test_messages_of_an_unknown_or_foreign_conversation_are_not_found(
     assert (await keep.messages.page(alice.user_id, empty.id, order="asc")).items == []
     own = f"/api/conversations/{empty.id}/messages"
     assert (await client.get(own, headers=headers)).json() == {"items": [], "next_cursor": None}
-    assert (await client.get(f"{own}/latest", headers=headers)).json() == []
+    assert (await client.get(f"{own}/latest", headers=headers)).json() == {"items": [], "next_cursor": None}
 
     for conversation_id in (uuid.uuid4(), bobs.id):
         for attempt in [

@@ -356,7 +356,7 @@ if _POSITIONAL_LAYOUT != MESSAGE_FIELDS:
     )
 
 
-def _compile_decoder(json_fields: Sequence[str]) -> Callable[[Sequence[Sequence[Any]]], list[Message]]:
+def _compile_decoder(json_fields: Sequence[str]) -> Callable[[Sequence[asyncpg.Record]], list[Message]]:
     """The function that turns rows of the select list into Messages, decoding the JSON text.
 
     Generated from the JSON columns, so it follows the table, and written out as straight-line
@@ -376,7 +376,7 @@ def _compile_decoder(json_fields: Sequence[str]) -> Callable[[Sequence[Sequence[
     lines.append("    return found")
     namespace: dict[str, Any] = {"Message": Message, "loads": loads}
     exec("\n".join(lines), namespace)  # noqa: S102 - our own column names, checked above
-    decode: Callable[[Sequence[Sequence[Any]]], list[Message]] = namespace["decode"]
+    decode: Callable[[Sequence[asyncpg.Record]], list[Message]] = namespace["decode"]
     return decode
 
 
