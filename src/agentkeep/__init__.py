@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -9,7 +10,7 @@ if TYPE_CHECKING:
     from agentkeep.principal import Principal
 
 __all__ = ["Keep", "Principal"]
-__version__ = "0.1.0"
+__version__ = metadata.version("agentkeep")  # one source: pyproject.toml
 
 
 def __getattr__(name: str) -> Any:
