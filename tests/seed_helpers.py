@@ -16,20 +16,15 @@ from typing import Any
 import asyncpg
 import pytest
 
+from agentkeep.database import migrate
 from agentkeep.ids import new_id, new_ids
+from agentkeep.schema import tables_by_tenancy
 
-# Tables created by the foundation revision (0001), by kind of tenancy.
-USER_TABLES = (
-    "users",
-    "api_keys",
-    "user_sessions",
-    "agent_sessions",
-    "conversations",
-    "persona_activations",
-    "messages",
-)
-CATALOG_TABLES = ("agents", "personas")
-FOUNDATION_TABLES = (*USER_TABLES, *CATALOG_TABLES, "service_keys")
+# Derived, never listed by hand: a table added to the schema is checked by every seed test.
+USER_TABLES = tuple(table.name for table in tables_by_tenancy("user"))
+CATALOG_TABLES = tuple(table.name for table in tables_by_tenancy("catalog"))
+# What the foundation revision says it creates (`migrate status` shows the same list).
+FOUNDATION_TABLES = next(r.creates_tables for r in migrate.history() if r.revision == "0001")
 
 
 # ---------------------------------------------------------------------------------------------

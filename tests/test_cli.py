@@ -28,20 +28,11 @@ import httpx
 import psutil
 import pytest
 
+from agentkeep.database import migrate
 from cli_support import AGENTKEEP, cli, environment, free_port, one_error_line, table_rows
 
-TABLES = (
-    "agents",
-    "personas",
-    "service_keys",
-    "users",
-    "api_keys",
-    "user_sessions",
-    "agent_sessions",
-    "conversations",
-    "persona_activations",
-    "messages",
-)
+# The tables the foundation revision declares: `migrate status` must list each of them.
+TABLES = next(r.creates_tables for r in migrate.history() if r.revision == "0001")
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 
