@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.conversations.tables import conversations
 from agentkeep.database.rows import fetch_one, keyset_before, update_versioned
-from agentkeep.errors import NotFound, StaleVersion
 
 COLUMNS = [c for c in conversations.c if c.name != "deleted_at"]
 
@@ -54,23 +53,11 @@ async def update(
 ) -> sa.RowMapping:
     """Apply ``changes`` if the conversation is still at ``version``; bumps the version.
 
-    No changes write nothing and leave the version as it is, with the same refusals (missing,
-    or a stale version) an update would give.
+    No changes write nothing and leave the version as it is (update_versioned), with the same
+    refusals (missing, or a stale version) an update would give.
     """
-    if changes:
-        key = {"user_id": user_id, "id": conversation_id}
-        return await update_versioned(
-            conn, conversations, key, version, changes, COLUMNS, what="conversation"
-        )
-    row = await get(conn, user_id, conversation_id)
-    if row is None:
-        raise NotFound("conversation not found")
-    if row["version"] != version:
-        raise StaleVersion(
-            f"conversation is at version {row['version']}, not {version}; read it again and retry",
-            field="version",
-        )
-    return row
+    key = {"user_id": user_id, "id": conversation_id}
+    return await update_versioned(conn, conversations, key, version, changes, COLUMNS, what="conversation")
 
 
 async def soft_delete(conn: AsyncConnection, user_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
