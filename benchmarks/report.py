@@ -310,6 +310,7 @@ def markdown(document: dict[str, Any]) -> str:
         time_goes=_time_goes(document),
         reading=_reading(document),
         history=_history(document),
+        earlier=_earlier_runs(document),
         virtualised={True: "yes (hypervisor flag set)", False: "no", None: "unknown"}[m.get("virtualised")],
         load=load or "unknown",
         rows=rows,
@@ -335,6 +336,9 @@ def markdown(document: dict[str, Any]) -> str:
 
 
 BASELINE = Path(__file__).resolve().parent / "results" / "before-sdk-changes.json"
+# Earlier runs kept to compare against: their ratios to the floor (measured within each run, so
+# comparable across runs and machines load) beside this run's.
+EARLIER_RUNS = ("before-issue-5.json",)
 HISTORY_CASES = ("sdk_latest_10", "sdk_latest_1000", "sdk_latest_10000", "sdk_append", "sdk_append_many_50")
 
 
@@ -395,7 +399,7 @@ def _reading(document: dict[str, Any]) -> str:
             f"- **50× langchain.** The floor itself is {a['floor_vs_langchain_1000']:.0f}× faster than "
             f"langchain-postgres loading 1,000 messages here (the issue measured 61–84× for the floor "
             f"on its machine). 50× allows the SDK {langchain / 50:,.0f} µs for latest-50 of that "
-            f"conversation, {langchain / 50 / floor - 1:.0%} more than the floor's {floor:,.0f} µs; "
+            f"conversation, {_versus(langchain / 50, floor)}; "
             f"it takes {results['sdk_latest_1000']['median_us']:,.0f} µs: the SDK adds "
             f"{a['sdk_extra_per_row_us']:.1f} µs a row (a `Message` built, its JSON decoded) and "
             f"{a['sdk_extra_fixed_us']:.0f} µs a read to what the floor does. Round trips are dear "
@@ -508,6 +512,10 @@ Other ratios, for context:
 
 {history}
 
+## Against earlier runs
+
+{earlier}
+
 ## What is measured
 
 - **SDK**: `keep.messages.append(user_id, conversation_id, NewMessage(...))`,
@@ -572,3 +580,40 @@ missed. The server is the embedded PostgreSQL with its default settings, untuned
 wal_sync_method {wal_sync_method} |
 | Packages | {packages} |
 """
+
+
+def _earlier_runs(document: dict[str, Any]) -> str:
+    """Each stored earlier run's target ratios beside this run's (a ratio is SDK against the
+    floor of the same run, so it compares across runs where raw medians would not)."""
+    sections = []
+    for name in EARLIER_RUNS:
+        path = BASELINE.parent / name
+        if not path.exists():
+            continue
+        before = json.loads(path.read_text())
+        measured_then = {t["key"]: t["measured"] for t in before["targets"]}
+        rows = "\n".join(
+            f"| {t['target']} | {measured_then[t['key']]:.2f} | {t['measured']:.2f} |"
+            for t in document["targets"]
+            if t["key"] in measured_then
+        )
+        then_cpu, now_cpu = before["machine"]["cpu_model"], document["machine"]["cpu_model"]
+        machines = (
+            f"both on {now_cpu}"
+            if then_cpu == now_cpu
+            else f"then on {then_cpu}, now on {now_cpu}: a ratio against langchain, whose load is CPU "
+            "where ours is round trips, moves with the processor"
+        )
+        sections.append(
+            f"The run of {before['when']} ({before.get('label', name)}) against this one ({machines}):\n\n"
+            f"| Target | Then | Now |\n|---|---:|---:|\n{rows}"
+        )
+    return "\n\n".join(sections) or "(No earlier runs stored in benchmarks/results/.)"
+
+
+def _versus(allowed_us: float, floor_us: float) -> str:
+    """How the time a target allows compares with the floor's own time."""
+    share = allowed_us / floor_us - 1
+    if share >= 0:
+        return f"{share:.0%} more than the floor's {floor_us:,.0f} µs"
+    return f"less than the floor's own {floor_us:,.0f} µs, so not even the floor meets it"
