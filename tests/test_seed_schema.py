@@ -30,7 +30,7 @@ from asyncpg.exceptions import (
 from agentkeep.agent_sessions.models import AgentSessionUpdate, NewAgentSession, StatusChange
 from agentkeep.database import migrate
 from agentkeep.database.doctor import run_checks
-from agentkeep.errors import InvalidInput, SessionExpired, StaleVersion
+from agentkeep.errors import Conflict, InvalidInput, SessionExpired, StaleVersion
 from agentkeep.ids import new_id, new_ids
 from agentkeep.messages.models import NewMessage
 from agentkeep.principal import Principal
@@ -282,6 +282,7 @@ async def test_users_email_format_is_checked(as_app, email: str) -> None:
 
 
 async def test_users_email_is_unique_case_insensitively(as_app, make_user) -> None:
+    """Uniqueness lives in user_emails, keyed by the lower-cased address (migration 0002)."""
     existing = await make_user()
     async with as_app(Principal.user(new_id())) as conn:
         other = new_id()
@@ -289,33 +290,23 @@ async def test_users_email_is_unique_case_insensitively(as_app, make_user) -> No
         error = await refused(
             conn,
             UniqueViolationError,
-            "INSERT INTO users (user_id, email) VALUES ($1, $2)",
-            other,
+            "INSERT INTO user_emails (email, user_id) VALUES (lower($1), $2)",
             existing.email.upper(),
+            other,
         )
-        assert error.constraint_name == "uq_users_email"
+        assert error.constraint_name == "pk_user_emails"
+        # The holder stays hidden: another user sees no handle of theirs.
+        assert await conn.fetchval("SELECT count(*) FROM user_emails") == 0
 
 
-async def test_users_email_is_reusable_after_soft_delete(as_app) -> None:
+async def test_users_email_is_reusable_after_soft_delete(keep, make_user) -> None:
     email = f"gone-{suffix()}@example.com"
-    async with as_app(Principal.user(new_id())) as conn:
-        first = await add_user_row(conn, email)
-        second = new_id()
-        await act_as(conn, second)
-        await refused(
-            conn,
-            UniqueViolationError,
-            "INSERT INTO users (user_id, email) VALUES ($1, $2)",
-            second,
-            email,
-        )
-        await act_as(conn, first)
-        assert await conn.execute("UPDATE users SET deleted_at = now() WHERE user_id = $1", first) == (
-            "UPDATE 1"
-        )
-        await act_as(conn, second)
-        await conn.execute("INSERT INTO users (user_id, email) VALUES ($1, $2)", second, email)
-        assert await count(conn, "users", second) == 1
+    first = await make_user(email=email)
+    with pytest.raises(Conflict):
+        await make_user(email=email.upper())
+    await keep.users.delete(first.user_id)
+    second = await make_user(email=email)
+    assert second.email == email and second.user_id != first.user_id
 
 
 async def test_users_username_is_unique_case_insensitively_and_optional(as_app, make_user) -> None:
@@ -326,18 +317,19 @@ async def test_users_username_is_unique_case_insensitively_and_optional(as_app, 
         error = await refused(
             conn,
             UniqueViolationError,
-            "INSERT INTO users (user_id, email, username) VALUES ($1, $2, $3)",
-            other,
-            f"u-{suffix()}@example.com",
+            "INSERT INTO user_usernames (username, user_id) VALUES (lower($1), $2)",
             existing.username.upper(),
+            other,
         )
-        assert error.constraint_name == "uq_users_username"
+        assert error.constraint_name == "pk_user_usernames"
         # seed 004: username is optional; many users may have none.
         first = await add_user_row(conn)
         second = await add_user_row(conn)
         for user_id in (first, second):
             await act_as(conn, user_id)
             assert await conn.fetchval("SELECT username FROM users WHERE user_id = $1", user_id) is None
+    assert (await make_user(username=None)).username is None
+    assert (await make_user(username=None)).username is None
 
 
 async def test_users_defaults_match_seeds(as_app) -> None:
@@ -391,11 +383,8 @@ async def test_users_version_must_be_positive(as_app) -> None:
 # index name -> (table, text of pg_indexes.indexdef after "USING ")
 SEED_INDEXES: dict[str, tuple[str, str]] = {
     "pk_users": ("users", "btree (user_id)"),
-    "uq_users_email": ("users", "btree (lower((email)::text)) WHERE (deleted_at IS NULL)"),
-    "uq_users_username": (
-        "users",
-        "btree (lower((username)::text)) WHERE ((deleted_at IS NULL) AND (username IS NOT NULL))",
-    ),
+    "pk_user_emails": ("user_emails", "btree (email)"),
+    "pk_user_usernames": ("user_usernames", "btree (username)"),
     "ix_users_active": ("users", "btree (is_active, last_active_at) WHERE (deleted_at IS NULL)"),
     "ix_users_auth_external": ("users", "btree (auth_provider, auth_external_id)"),
     "pk_user_sessions": ("user_sessions", "btree (user_id, id)"),
@@ -1777,23 +1766,23 @@ WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace
 GROUP BY c.oid, c.conname, c.conrelid, c.confdeltype
 """
 
-# 'c' CASCADE, 'n' SET NULL, 'r' RESTRICT
+# 'c' CASCADE, 'r' RESTRICT ('n' SET NULL became RESTRICT plus a clearing trigger in 0002: Citus)
 FOUNDATION_DELETE_RULES = {
     "fk_api_keys_user_id_users": "c",
     "fk_user_sessions_user_id_users": "c",
     "fk_agent_sessions_user_id_users": "c",
     "fk_agent_sessions_agent_id_agents": "r",
-    "fk_agent_sessions_user_id_user_session_id_user_sessions": "n",
+    "fk_agent_sessions_user_id_user_session_id_user_sessions": "r",  # cleared by a trigger first
     "fk_conversations_user_id_users": "c",
     "fk_conversations_agent_id_agents": "r",
-    "fk_conversations_user_id_agent_session_id_agent_sessions": "n",
+    "fk_conversations_user_id_agent_session_id_agent_sessions": "r",  # cleared by a trigger first
     "fk_persona_activations_user_id_users": "c",
     "fk_persona_activations_persona_id_personas": "r",
     "fk_persona_activations_user_id_agent_session_id_agent_sessions": "c",
     "fk_messages_user_id_users": "c",
     "fk_messages_user_id_conversation_id_conversations": "c",
-    "fk_messages_user_id_conversation_id_parent_message_id_messages": "n",
-    "fk_messages_user_id_agent_session_id_agent_sessions": "n",
+    "fk_messages_user_id_conversation_id_parent_message_id_messages": "r",  # cleared by a trigger first
+    "fk_messages_user_id_agent_session_id_agent_sessions": "r",  # cleared by a trigger first
 }
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.database.rows import fetch_one, update_versioned
-from agentkeep.users.tables import users
+from agentkeep.users.tables import user_emails, user_usernames, users
 
 # The password hash never leaves the database layer; callers see only whether there is one.
 COLUMNS = [
@@ -55,3 +55,18 @@ async def soft_delete(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
         .returning(users.c.user_id)
     )
     return (await conn.execute(statement)).scalar_one_or_none() is not None
+
+
+async def claim_handles(conn: AsyncConnection, user_id: uuid.UUID, email: str, username: str | None) -> None:
+    """Take the user's e-mail and username; one held by another live user is a unique violation."""
+    await conn.execute(sa.insert(user_emails).values(email=sa.func.lower(email), user_id=user_id))
+    if username is not None:
+        await conn.execute(
+            sa.insert(user_usernames).values(username=sa.func.lower(username), user_id=user_id)
+        )
+
+
+async def release_handles(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    """Free the user's e-mail and username for others (deleted, or about to claim new ones)."""
+    for table in (user_emails, user_usernames):
+        await conn.execute(sa.delete(table).where(table.c.user_id == user_id))

@@ -26,6 +26,7 @@ class UserService:
             values["password_hash"] = hash_password(new.password.get_secret_value())
         async with self._database.transaction(Principal.service(user_id)) as tx:
             row = await repository.insert(tx.conn, {"user_id": user_id, **values})
+            await repository.claim_handles(tx.conn, user_id, row["email"], row["username"])
         return User.model_validate(dict(row))
 
     async def get(self, actor: Actor) -> User:
@@ -41,6 +42,9 @@ class UserService:
         values = changes.model_dump(exclude={"version"}, exclude_unset=True)
         async with self._database.transaction(as_principal(actor)) as tx:
             row = await repository.update(tx.conn, user_id, changes.version, values)
+            if values.keys() & {"email", "username"}:
+                await repository.release_handles(tx.conn, user_id)
+                await repository.claim_handles(tx.conn, user_id, row["email"], row["username"])
         return User.model_validate(dict(row))
 
     async def touch(self, actor: Actor) -> None:
@@ -52,6 +56,7 @@ class UserService:
         async with self._database.transaction(as_principal(actor)) as tx:
             if not await repository.soft_delete(tx.conn, acting_user(actor)):
                 raise NotFound("user not found")
+            await repository.release_handles(tx.conn, acting_user(actor))
 
     async def check_password(self, user_id: uuid.UUID, password: str) -> bool:
         async with self._database.transaction(Principal.service(user_id)) as tx:
