@@ -94,6 +94,19 @@ DETACHING_KEYS = (
     ),
 )
 
+# 0001's checks that undistribute_table re-spells (see _restore_names_undistribute_changed).
+IN_LIST_CHECKS = (
+    (
+        "agent_sessions",
+        "ck_agent_sessions_status_valid",
+        "status IN ('initializing', 'pending_approval', 'approved', 'running', 'paused', 'completed',"
+        " 'failed', 'cancelled', 'blocked')",
+    ),
+    ("user_sessions", "ck_user_sessions_status_valid", "status IN ('active', 'ended', 'expired', 'revoked')"),
+    ("messages", "ck_messages_message_type_valid", "message_type IN ('text', 'code', 'command', 'file')"),
+    ("messages", "ck_messages_role_valid", "role IN ('user', 'assistant', 'system', 'tool')"),
+)
+
 FOREIGN_KEYS = sa.text(
     "SELECT conrelid::regclass::text AS table_name, conname, pg_get_constraintdef(oid) AS definition"
     " FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace"
@@ -287,6 +300,39 @@ def _undistribute() -> None:
             {"t": table},
         )
     _add_foreign_keys(keys)
+    _restore_names_undistribute_changed()
+
+
+def _restore_names_undistribute_changed() -> None:
+    """undistribute_table rebuilds each table under a temporary name: put back what it renamed.
+
+    NOT NULL constraints (catalogued since PostgreSQL 18) keep the temporary name, and an
+    ``IN (...)`` list in a check or an index predicate comes back in an equivalent spelling that
+    differs from a fresh 0001: restate those from 0001's text.
+    """
+    renamed = op.get_bind().execute(
+        sa.text(
+            "SELECT c.conrelid::regclass::text, c.conname, a.attname FROM pg_constraint c"
+            " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
+            " WHERE c.contype = 'n' AND c.connamespace = 'public'::regnamespace"
+            " AND c.conrelid::regclass::text = ANY(:tables)"
+            " AND c.conname <> c.conrelid::regclass::text || '_' || a.attname || '_not_null'"
+        ),
+        {"tables": [*USER_TABLES, *REFERENCE_TABLES]},
+    )
+    for table, name, column in list(renamed):
+        op.execute(f'ALTER TABLE {table} RENAME CONSTRAINT "{name}" TO {table}_{column}_not_null')
+    for table, name, condition in IN_LIST_CHECKS:
+        op.drop_constraint(op.f(name), table, type_="check")
+        op.create_check_constraint(op.f(name), table, condition)
+    op.drop_index("ix_agent_sessions_active", table_name="agent_sessions")
+    op.create_index(
+        "ix_agent_sessions_active",
+        "agent_sessions",
+        ["created_at", "status"],
+        unique=False,
+        postgresql_where=sa.text("status IN ('running', 'pending_approval', 'approved')"),
+    )
 
 
 def upgrade() -> None:
