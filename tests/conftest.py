@@ -71,6 +71,7 @@ CITUS_PENDING = {
     "test_api.py::test_charges_accumulate_and_respect_the_limit": _CONSTRAINT_NAME,
     "test_api.py::test_agent_catalog_permissions": _CONSTRAINT_NAME,
     "test_api.py::test_service_key_for_unknown_user_names_the_user": _CONSTRAINT_NAME,
+    "test_distributable_schema.py::test_a_taken_handle_is_a_conflict_in_any_case": _CONSTRAINT_NAME,
     "test_tenancy.py::test_the_sdk_gives_one_user_nothing_of_another": _THREAD_CTE,
     "test_messages.py::test_a_thread_is_the_path_to_the_root_and_every_reply_below": _THREAD_CTE,
     "test_api.py::test_thread_of_a_reply_chain": _THREAD_CTE,

@@ -182,17 +182,41 @@ def make_reference_table(table: str) -> None:
 
 
 def undistribute(table: str) -> None:
-    """Back to a plain table on the coordinator (downgrades). No-op without Citus."""
+    """Back to a plain table on the coordinator (downgrades). No-op without Citus.
+
+    Drop its foreign keys first and add them back after (Citus refuses otherwise).
+    """
     if citus_installed():
         _allow_triggers_on_distributed_tables()
         _run(
-            "SELECT undistribute_table(table_name) FROM citus_tables WHERE table_name = to_regclass(:table)",
+            "SELECT undistribute_table(logicalrelid) FROM pg_dist_partition"
+            " WHERE logicalrelid = to_regclass(:table)",
             table=_checked(table),
         )
 
 
 def _run(sql: str, **params: str) -> None:
+    """A Citus function that moves ``params["table"]``'s rows, with its row-level security lifted.
+
+    Citus copies rows as the owner, who is subject to the table's policies (FORCE) and would
+    copy none; COPY is also refused on tables with row-level security. Lifted and restored
+    inside this transaction, so no other session ever sees the table without it.
+    """
+    table = params["table"]
+    state = op.get_bind().execute(
+        sa.text("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = to_regclass(:table)"),
+        {"table": table},
+    )
+    enabled, forced = state.one()
+    if forced:
+        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    if enabled:
+        op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
     op.get_bind().execute(sa.text(sql), params)
+    if enabled:
+        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    if forced:
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
 
 
 def create_table(

@@ -266,9 +266,38 @@ def _add_foreign_keys(keys: list[tuple[str, str, str]]) -> None:
         op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
 
 
+ROW_SECURITY = sa.text(
+    "SELECT relname::text, relrowsecurity, relforcerowsecurity FROM pg_class"
+    " WHERE relnamespace = 'public'::regnamespace AND relname = ANY(:tables)"
+)
+
+
+def _lift_row_security(tables: list[str]) -> list[tuple[str, bool, bool]]:
+    """Citus moves existing rows with COPY, which it refuses on tables with row-level security.
+
+    Lifted inside this transaction only: no other session sees a table without it.
+    """
+    states = [tuple(row) for row in op.get_bind().execute(ROW_SECURITY, {"tables": tables})]
+    for table, enabled, forced in states:
+        if forced:
+            op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+        if enabled:
+            op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+    return [(str(table), bool(enabled), bool(forced)) for table, enabled, forced in states]
+
+
+def _restore_row_security(states: list[tuple[str, bool, bool]]) -> None:
+    for table, enabled, forced in states:
+        if enabled:
+            op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        if forced:
+            op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+
+
 def _distribute() -> None:
     _prepare_citus_ddl()
     keys = _drop_foreign_keys()
+    row_security = _lift_row_security([*REFERENCE_TABLES, *USER_TABLES, *HANDLE_TABLES])
     bind = op.get_bind()
     for table in REFERENCE_TABLES:
         bind.execute(sa.text("SELECT create_reference_table(CAST(:t AS text)::regclass)"), {"t": table})
@@ -286,19 +315,26 @@ def _distribute() -> None:
             ),
             {"t": table, "k": key},
         )
+    _restore_row_security(row_security)
     _add_foreign_keys(keys)
 
 
 def _undistribute() -> None:
+    # pg_dist_partition, not the citus_tables view: that one measures every table over new
+    # connections, which would wait forever for the locks this transaction holds.
     _prepare_citus_ddl()
     keys = _drop_foreign_keys()
+    # Without this the rows would be copied as the owner under its own policies: none of them.
+    row_security = _lift_row_security([*REFERENCE_TABLES, *USER_TABLES, *HANDLE_TABLES])
     for table in [*HANDLE_TABLES, *reversed(USER_TABLES), *REFERENCE_TABLES]:
         op.get_bind().execute(
             sa.text(
-                "SELECT undistribute_table(table_name) FROM citus_tables WHERE table_name = to_regclass(:t)"
+                "SELECT undistribute_table(logicalrelid) FROM pg_dist_partition"
+                " WHERE logicalrelid = to_regclass(:t)"
             ),
             {"t": table},
         )
+    _restore_row_security(row_security)
     _add_foreign_keys(keys)
     _restore_names_undistribute_changed()
 
