@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from agentkeep.database import migrate
+from agentkeep.database.doctor import distribution_check
 from agentkeep.database.engine import Database
 from agentkeep.database.schema import tables_by_tenancy
 from agentkeep.database.urls import asyncpg_dsn
@@ -146,3 +147,9 @@ async def test_deleting_a_parent_clears_its_references(keep: Keep, make_user: An
         assert await conn.fetchval("SELECT count(*) FROM messages") == 0
     async with as_app(Principal.user(user.user_id)) as conn:
         assert await conn.execute("DELETE FROM messages WHERE user_id = $1", user.user_id) == "DELETE 3"
+
+
+async def test_doctor_reports_the_distribution(database: Database) -> None:
+    check = await distribution_check(database)
+    assert check.name == "distribution" and check.ok, check.detail
+    assert check.detail.startswith("plain PostgreSQL") or "users: distributed by user_id" in check.detail
