@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-dev
 BENCH_INSTALLED := $(VENV)/.installed-bench
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test test-citus lint format bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("agentkeep needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -22,8 +22,14 @@ install: $(INSTALLED)
 run: $(INSTALLED)
 	$(BIN)/agentkeep up
 
+# The suite on the embedded PostgreSQL, then again on a 3-node Citus cluster when the prebuilt
+# Citus is at $(CITUS_DIR) (default ../shared/citus; skipped with the reason otherwise).
 test: $(INSTALLED)
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-citus
+
+test-citus: $(INSTALLED)
+	VENV=$(VENV) bash .ci/citus-tests
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests benchmarks

@@ -87,19 +87,18 @@ async def test_unique_violation_names_the_field(as_app: AsApp) -> None:
     assert f'"uq_agents_name_{SHARD_ID}"' in citus.message
 
 
-async def test_unique_index_on_an_expression_names_the_field(as_app: AsApp) -> None:
-    if "uq_users_email" not in FIELDS:
-        pytest.skip("users.email is no longer kept unique by an index on lower(email)")
+async def test_a_taken_handle_names_the_field(as_app: AsApp) -> None:
+    """E-mail uniqueness is the primary key of user_emails (0002): a taken address is `email`."""
     first, second = uuid.uuid4(), uuid.uuid4()
     email = f"same-{uuid.uuid4().hex[:8]}@example.com"
-    insert = "INSERT INTO users (user_id, email) VALUES ($1, $2)"
+    insert = "INSERT INTO user_emails (email, user_id) VALUES (lower($1), $2)"
     async with as_app(Principal.service(first)) as conn:
-        await conn.execute(insert, first, email)
+        await conn.execute(insert, email, first)
         for statement in principal_settings(Principal.service(second)):
             await conn.execute(statement)
         with pytest.raises(asyncpg.UniqueViolationError) as refused:
-            await conn.execute(insert, second, email.upper())
-    assert refused.value.constraint_name == "uq_users_email"
+            await conn.execute(insert, email.upper(), second)
+    assert refused.value.constraint_name == "pk_user_emails"
     await _assert_both_shapes_name(refused.value, Conflict, "email")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -10,12 +11,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from agentkeep.database import migrate
-from agentkeep.database.bootstrap import drop_database, ensure_database
 from agentkeep.database.engine import Database
-from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
+from agentkeep.database.urls import asyncpg_dsn
 from agentkeep.errors import InvalidInput
-from agentkeep.schema import metadata
+from agentkeep.schema import SCHEMA, metadata
 
+# Citus keeps the shards of reference tables (named <table>_<shard id>) on the coordinator too.
 COLUMNS = """
 SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        pg_get_expr(d.adbin, d.adrelid)
@@ -24,36 +25,30 @@ JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
-  AND c.relname <> 'alembic_version'
+  AND c.relname <> 'alembic_version' AND c.relname !~ '_[0-9]+$'
 """
 CONSTRAINTS = """
 SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
 FROM pg_constraint WHERE connamespace = 'public'::regnamespace
-  AND conrelid::regclass::text <> 'alembic_version'
+  AND conrelid::regclass::text <> 'alembic_version' AND conrelid::regclass::text !~ '_[0-9]+$'
 """
 INDEXES = (
     "SELECT tablename, indexname, indexdef FROM pg_indexes"
-    " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+    " WHERE schemaname = 'public' AND tablename <> 'alembic_version' AND tablename !~ '_[0-9]+$'"
 )
-TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename !~ '_[0-9]+$' ORDER BY 1"
 FUNCTIONS = (
     "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname LIKE 'agentkeep_%'"
 )
 
 
 @pytest.fixture
-async def scratch(urls: DatabaseUrls, request: pytest.FixtureRequest) -> AsyncIterator[Database]:
-    """An empty database of its own, dropped afterwards."""
-    name = f"agentkeep_scratch_{request.node.name[:30].lower()}"
-    scratch_urls = DatabaseUrls(
-        owner=urls.owner.set(database=name), app=urls.app.set(database=name), superuser=urls.superuser
-    )
-    await drop_database(scratch_urls, name)
-    await ensure_database(scratch_urls, name)
-    database = Database.from_urls(scratch_urls)
-    yield database
-    await database.close()
-    await drop_database(scratch_urls, name)
+async def scratch(database_factory: Any, request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    """An empty database of its own (on every node on Citus), dropped afterwards."""
+    async with database_factory(f"agentkeep_scratch_{request.node.name[:30].lower()}") as scratch_urls:
+        database = Database.from_urls(scratch_urls, schema=SCHEMA)
+        yield database
+        await database.close()
 
 
 async def _catalog(database: Database) -> dict[str, set[tuple[object, ...]]]:

@@ -193,23 +193,23 @@ WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace
 GROUP BY c.oid, c.conname, c.conrelid, c.confdeltype
 """
 
-# 'c' CASCADE, 'n' SET NULL, 'r' RESTRICT
+# 'c' CASCADE, 'r' RESTRICT ('n' SET NULL became RESTRICT plus a clearing trigger in 0002: Citus)
 FOUNDATION_DELETE_RULES = {
     "fk_api_keys_user_id_users": "c",
     "fk_user_sessions_user_id_users": "c",
     "fk_agent_sessions_user_id_users": "c",
     "fk_agent_sessions_agent_id_agents": "r",
-    "fk_agent_sessions_user_id_user_session_id_user_sessions": "n",
+    "fk_agent_sessions_user_id_user_session_id_user_sessions": "r",  # cleared by a trigger first
     "fk_conversations_user_id_users": "c",
     "fk_conversations_agent_id_agents": "r",
-    "fk_conversations_user_id_agent_session_id_agent_sessions": "n",
+    "fk_conversations_user_id_agent_session_id_agent_sessions": "r",  # cleared by a trigger first
     "fk_persona_activations_user_id_users": "c",
     "fk_persona_activations_persona_id_personas": "r",
     "fk_persona_activations_user_id_agent_session_id_agent_sessions": "c",
     "fk_messages_user_id_users": "c",
     "fk_messages_user_id_conversation_id_conversations": "c",
-    "fk_messages_user_id_conversation_id_parent_message_id_messages": "n",
-    "fk_messages_user_id_agent_session_id_agent_sessions": "n",
+    "fk_messages_user_id_conversation_id_parent_message_id_messages": "r",  # cleared by a trigger first
+    "fk_messages_user_id_agent_session_id_agent_sessions": "r",  # cleared by a trigger first
 }
 
 

@@ -27,11 +27,8 @@ from seed_helpers import (
 # index name -> (table, text of pg_indexes.indexdef after "USING ")
 SEED_INDEXES: dict[str, tuple[str, str]] = {
     "pk_users": ("users", "btree (user_id)"),
-    "uq_users_email": ("users", "btree (lower((email)::text)) WHERE (deleted_at IS NULL)"),
-    "uq_users_username": (
-        "users",
-        "btree (lower((username)::text)) WHERE ((deleted_at IS NULL) AND (username IS NOT NULL))",
-    ),
+    "pk_user_emails": ("user_emails", "btree (email)"),
+    "pk_user_usernames": ("user_usernames", "btree (username)"),
     "ix_users_active": ("users", "btree (is_active, last_active_at) WHERE (deleted_at IS NULL)"),
     "ix_users_auth_external": ("users", "btree (auth_provider, auth_external_id)"),
     "pk_user_sessions": ("user_sessions", "btree (user_id, id)"),

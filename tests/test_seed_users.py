@@ -17,7 +17,7 @@ from asyncpg.exceptions import (
     UniqueViolationError,
 )
 
-from agentkeep.errors import SessionExpired
+from agentkeep.errors import Conflict, SessionExpired
 from agentkeep.ids import new_id
 from agentkeep.principal import Principal
 from agentkeep.user_sessions.models import NewUserSession
@@ -57,6 +57,7 @@ async def test_users_email_format_is_checked(as_app, email: str) -> None:
 
 
 async def test_users_email_is_unique_case_insensitively(as_app, make_user) -> None:
+    """Uniqueness lives in user_emails, keyed by the lower-cased address (migration 0002)."""
     existing = await make_user()
     async with as_app(Principal.user(new_id())) as conn:
         other = new_id()
@@ -64,33 +65,23 @@ async def test_users_email_is_unique_case_insensitively(as_app, make_user) -> No
         error = await refused(
             conn,
             UniqueViolationError,
-            "INSERT INTO users (user_id, email) VALUES ($1, $2)",
-            other,
+            "INSERT INTO user_emails (email, user_id) VALUES (lower($1), $2)",
             existing.email.upper(),
+            other,
         )
-        assert error.constraint_name == "uq_users_email"
+        assert error.constraint_name == "pk_user_emails"
+        # The holder stays hidden: another user sees no handle of theirs.
+        assert await conn.fetchval("SELECT count(*) FROM user_emails") == 0
 
 
-async def test_users_email_is_reusable_after_soft_delete(as_app) -> None:
+async def test_users_email_is_reusable_after_soft_delete(keep, make_user) -> None:
     email = f"gone-{suffix()}@example.com"
-    async with as_app(Principal.user(new_id())) as conn:
-        first = await add_user_row(conn, email)
-        second = new_id()
-        await act_as(conn, second)
-        await refused(
-            conn,
-            UniqueViolationError,
-            "INSERT INTO users (user_id, email) VALUES ($1, $2)",
-            second,
-            email,
-        )
-        await act_as(conn, first)
-        assert await conn.execute("UPDATE users SET deleted_at = now() WHERE user_id = $1", first) == (
-            "UPDATE 1"
-        )
-        await act_as(conn, second)
-        await conn.execute("INSERT INTO users (user_id, email) VALUES ($1, $2)", second, email)
-        assert await count(conn, "users", second) == 1
+    first = await make_user(email=email)
+    with pytest.raises(Conflict):
+        await make_user(email=email.upper())
+    await keep.users.delete(first.user_id)
+    second = await make_user(email=email)
+    assert second.email == email and second.user_id != first.user_id
 
 
 async def test_users_username_is_unique_case_insensitively_and_optional(as_app, make_user) -> None:
@@ -101,18 +92,19 @@ async def test_users_username_is_unique_case_insensitively_and_optional(as_app, 
         error = await refused(
             conn,
             UniqueViolationError,
-            "INSERT INTO users (user_id, email, username) VALUES ($1, $2, $3)",
-            other,
-            f"u-{suffix()}@example.com",
+            "INSERT INTO user_usernames (username, user_id) VALUES (lower($1), $2)",
             existing.username.upper(),
+            other,
         )
-        assert error.constraint_name == "uq_users_username"
+        assert error.constraint_name == "pk_user_usernames"
         # seed 004: username is optional; many users may have none.
         first = await add_user_row(conn)
         second = await add_user_row(conn)
         for user_id in (first, second):
             await act_as(conn, user_id)
             assert await conn.fetchval("SELECT username FROM users WHERE user_id = $1", user_id) is None
+    assert (await make_user(username=None)).username is None
+    assert (await make_user(username=None)).username is None
 
 
 async def test_users_defaults_match_seeds(as_app) -> None:

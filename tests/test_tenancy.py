@@ -54,7 +54,10 @@ async def _fill(keep: Keep, user_id: uuid.UUID) -> dict[str, Any]:
 
 def test_every_table_declares_its_tenancy_and_user_tables_lead_with_user_id() -> None:
     for table in metadata.sorted_tables:
-        assert table.info.get("tenancy") in {"user", "catalog", "operator"}, table.name
+        assert table.info.get("tenancy") in {"user", "catalog", "operator", "handle"}, table.name
+        if table.info["tenancy"] == "handle":  # keyed by the handle (tests/test_handles.py)
+            assert list(table.primary_key.columns.keys()) != ["user_id"], table.name
+            continue
         if table.info["tenancy"] != "user":
             assert "user_id" not in table.c, f"{table.name} is shared but has user_id"
             continue

@@ -21,7 +21,7 @@ from agentkeep.principal import Principal
 from agentkeep.tokens import digest, new_secret
 from agentkeep.users import repository as users_repository
 from agentkeep.users.models import NewUser, User
-from agentkeep.users.service import row_values as user_row_values
+from agentkeep.users.service import register as register_user
 
 USER_KEY_PREFIX = "ak_"
 SERVICE_KEY_PREFIX = "aks_"
@@ -46,7 +46,7 @@ class AccessKeyService:
         user_id = new_id()
         secret, key_values = _new_user_key(user_id, new_key or NewKey())
         async with self._database.transaction(Principal.service(user_id)) as tx:
-            user_row = await users_repository.insert(tx.conn, user_row_values(user_id, new_user))
+            user_row = await register_user(tx.conn, user_id, new_user)
             key_row = await repository.insert_api_key(tx.conn, key_values)
         assert key_row is not None, "the user was inserted in this very transaction"
         return UserWithKey(

@@ -57,7 +57,7 @@ agent_sessions = sa.Table(
     sa.ForeignKeyConstraint(
         ["user_id", "user_session_id"],
         ["user_sessions.user_id", "user_sessions.id"],
-        ondelete="SET NULL (user_session_id)",
+        ondelete="RESTRICT",  # plus a trigger that clears user_session_id first (migration 0002)
     ),
     one_of("status", AGENT_SESSION_STATUSES, "status_valid"),
     sa.CheckConstraint("trust_level BETWEEN 0 AND 4", name="trust_level_valid"),

@@ -34,7 +34,7 @@ conversations = sa.Table(
     sa.ForeignKeyConstraint(
         ["user_id", "agent_session_id"],
         ["agent_sessions.user_id", "agent_sessions.id"],
-        ondelete="SET NULL (agent_session_id)",
+        ondelete="RESTRICT",  # plus a trigger that clears agent_session_id first (migration 0002)
     ),
     sa.CheckConstraint("tokens_used >= 0 AND cost_usd >= 0", name="usage_non_negative"),
     sa.CheckConstraint("jsonb_typeof(metadata) = 'object'", name="metadata_object"),

@@ -140,12 +140,56 @@ async def row_level_security(conn: AsyncConnection, schema: DeclaredSchema | Non
     )
 
 
+CITUS_INSTALLED = sa.text("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')")
+CITUS_TABLES = sa.text(
+    "SELECT table_name::text, citus_table_type, distribution_column, colocation_id FROM citus_tables"
+)
+
+
+async def distribution(conn: AsyncConnection, schema: DeclaredSchema | None) -> Check:
+    """On Citus: each table's kind and colocation; a user table not sharded by user_id with users fails.
+
+    Expected (docs/scale-out.md): user tables distributed by user_id, co-located with ``users``;
+    catalogs and operator tables are reference tables; handle tables distributed by their key.
+    """
+    if not (await conn.execute(CITUS_INSTALLED)).scalar():
+        return Check("distribution", True, "plain PostgreSQL (no citus extension): nothing to distribute")
+    if schema is None:
+        return Check("distribution", False, "not checked: the database was opened without its tables")
+    placed = {row[0]: tuple(row[1:]) for row in await conn.execute(CITUS_TABLES)}
+    users_group = placed.get("users", (None, None, None))[2]
+    expected: dict[str, tuple[str, str | None, object]] = {}
+    for table in schema.tables_by_tenancy("user"):
+        expected[table.name] = ("distributed", "user_id", users_group)
+    for tenancy in ("catalog", "operator"):
+        for table in schema.tables_by_tenancy(tenancy):
+            expected[table.name] = ("reference", None, None)
+    for table in schema.tables_by_tenancy("handle"):
+        expected[table.name] = ("distributed", next(iter(table.primary_key.columns)).name, None)
+    wrong, described = [], []
+    for name, (kind, column, group) in expected.items():
+        actual_kind, actual_column, actual_group = placed.get(name, ("local", None, None))
+        described.append(
+            f"{name}: {actual_kind}"
+            + (f" by {actual_column}, colocation {actual_group}" if actual_kind == "distributed" else "")
+        )
+        if actual_kind != kind or (column and actual_column != column) or (group and actual_group != group):
+            wrong.append(
+                f"{name} should be {kind}"
+                + (f" by {column}" if column else "")
+                + (" co-located with users" if group else "")
+            )
+    detail = "; ".join(wrong) if wrong else ", ".join(described)
+    return Check("distribution", not wrong, detail)
+
+
 DATABASE_CHECKS: tuple[DatabaseCheck, ...] = (
     server_version,
     pgvector,
     application_role,
     application_role_creates_nothing,
     row_level_security,
+    distribution,
 )
 
 

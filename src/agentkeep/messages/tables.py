@@ -51,12 +51,12 @@ messages = sa.Table(
     sa.ForeignKeyConstraint(
         ["user_id", "conversation_id", "parent_message_id"],
         ["messages.user_id", "messages.conversation_id", "messages.id"],
-        ondelete="SET NULL (parent_message_id)",
+        ondelete="RESTRICT",  # plus a trigger that clears parent_message_id first (migration 0002)
     ),
     sa.ForeignKeyConstraint(
         ["user_id", "agent_session_id"],
         ["agent_sessions.user_id", "agent_sessions.id"],
-        ondelete="SET NULL (agent_session_id)",
+        ondelete="RESTRICT",  # plus a trigger that clears agent_session_id first (migration 0002)
     ),
     one_of("role", ROLES, "role_valid"),
     one_of("message_type", MESSAGE_TYPES, "message_type_valid"),

@@ -15,7 +15,7 @@ from agentkeep.agent_sessions.tables import agent_sessions
 from agentkeep.conversations.tables import conversations
 from agentkeep.database.rows import fetch_one, update_versioned
 from agentkeep.user_sessions.tables import user_sessions
-from agentkeep.users.tables import users
+from agentkeep.users.tables import user_emails, user_usernames, users
 
 # The password hash never leaves the database layer; callers see only whether there is one.
 COLUMNS = [
@@ -97,3 +97,18 @@ async def retire_belongings(conn: AsyncConnection, user_id: uuid.UUID) -> None:
     """Run with :func:`soft_delete`, in its transaction (a rare operation: one statement each)."""
     for statement in _retirements(user_id):
         await conn.execute(statement)
+
+
+async def claim_handles(conn: AsyncConnection, user_id: uuid.UUID, email: str, username: str | None) -> None:
+    """Take the user's e-mail and username; one held by another live user is a unique violation."""
+    await conn.execute(sa.insert(user_emails).values(email=sa.func.lower(email), user_id=user_id))
+    if username is not None:
+        await conn.execute(
+            sa.insert(user_usernames).values(username=sa.func.lower(username), user_id=user_id)
+        )
+
+
+async def release_handles(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    """Free the user's e-mail and username for others (deleted, or about to claim new ones)."""
+    for table in (user_emails, user_usernames):
+        await conn.execute(sa.delete(table).where(table.c.user_id == user_id))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from agentkeep.actors import Actor, acting_user, as_principal
 from agentkeep.database.engine import Database
 from agentkeep.errors import NotFound
@@ -23,7 +26,7 @@ class UserService:
         """Register a user. The new row is written acting as that user, so RLS checks it too."""
         user_id = new_id()
         async with self._database.transaction(Principal.service(user_id)) as tx:
-            row = await repository.insert(tx.conn, row_values(user_id, new))
+            row = await register(tx.conn, user_id, new)
         return User.model_validate(dict(row))
 
     async def get(self, actor: Actor) -> User:
@@ -39,6 +42,9 @@ class UserService:
         values = changes.model_dump(exclude={"version"}, exclude_unset=True)
         async with self._database.transaction(as_principal(actor)) as tx:
             row = await repository.update(tx.conn, user_id, changes.version, values)
+            if values.keys() & {"email", "username"}:
+                await repository.release_handles(tx.conn, user_id)
+                await repository.claim_handles(tx.conn, user_id, row["email"], row["username"])
         return User.model_validate(dict(row))
 
     async def touch(self, actor: Actor) -> None:
@@ -57,11 +63,20 @@ class UserService:
             if not await repository.soft_delete(tx.conn, user_id):
                 raise NotFound("user not found")
             await repository.retire_belongings(tx.conn, user_id)
+            await repository.release_handles(tx.conn, user_id)
 
     async def check_password(self, user_id: uuid.UUID, password: str) -> bool:
         async with self._database.transaction(Principal.service(user_id)) as tx:
             stored = await repository.password_hash(tx.conn, user_id)
         return stored is not None and verify_password(stored, password)
+
+
+async def register(conn: AsyncConnection, user_id: uuid.UUID, new: NewUser) -> sa.RowMapping:
+    """Store a new user and claim their e-mail and username, in the caller's transaction (every
+    way of creating a user goes through here, so none can skip the handles)."""
+    row = await repository.insert(conn, row_values(user_id, new))
+    await repository.claim_handles(conn, user_id, row["email"], row["username"])
+    return row
 
 
 def row_values(user_id: uuid.UUID, new: NewUser) -> dict[str, Any]:

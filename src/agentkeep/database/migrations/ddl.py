@@ -1,4 +1,6 @@
-"""DDL that many revisions repeat: tenancy policies, grants and the updated_at trigger.
+"""DDL that revisions from 0002 on share: tables made and distributed at once (Citus), tenancy
+policies, grants and the updated_at trigger. Revision 0001 keeps its own frozen copy of what it
+used (ddl_0001.py), so a change here never changes an applied revision.
 
 Identifiers come from revision code, never from input; each is checked before use.
 """
@@ -6,13 +8,12 @@ Identifiers come from revision code, never from input; each is checked before us
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import sqlalchemy as sa
 from alembic import op
 
-APP_ROLE = "agentkeep_app"
-# Read once per query (an InitPlan), and NULL when unset, so every comparison fails closed.
-ACTING_USER = "(SELECT NULLIF(current_setting('agentkeep.user_id', true), '')::uuid)"
-IS_SERVICE = "(SELECT coalesce(current_setting('agentkeep.principal', true), '') = 'service')"
+from agentkeep.database.roles import APP_ROLE
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -23,22 +24,6 @@ def _checked(name: str) -> str:
     return name
 
 
-def ensure_app_role() -> None:
-    """Create the application role on a database agentkeep did not bootstrap itself."""
-    op.execute(
-        f"""
-        DO $$
-        BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
-                CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOINHERIT;
-            END IF;
-        END
-        $$;
-        """
-    )
-    op.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}")
-
-
 def updated_at_trigger(table: str) -> None:
     table = _checked(table)
     op.execute(
@@ -47,35 +32,175 @@ def updated_at_trigger(table: str) -> None:
     )
 
 
-def user_table_security(table: str) -> None:
+# ---------------------------------------------------------------------------------------------
+# From revision 0002 on: DDL that also works on Citus (docs/scale-out.md).
+#
+# Citus refuses sub-selects in the policies of distributed tables, so the acting user is read
+# with a plain expression. It is still NULL when unset (fail-closed), and current_setting() is
+# STABLE, so an index condition on user_id evaluates it once per scan.
+# ---------------------------------------------------------------------------------------------
+
+ACTING_USER_ID = "NULLIF(current_setting('agentkeep.user_id', true), '')::uuid"
+SERVICE_PRINCIPAL = "coalesce(current_setting('agentkeep.principal', true), '') = 'service'"
+# Every user table is distributed by this column and co-located with this table.
+DISTRIBUTION_COLUMN = "user_id"
+COLOCATION_TABLE = "users"
+
+
+def citus_installed() -> bool:
+    """True when the database has the citus extension: tables are then distributed as made."""
+    installed = op.get_bind().exec_driver_sql(
+        "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
+    )
+    return bool(installed.scalar())
+
+
+def _allow_triggers_on_distributed_tables() -> None:
+    # Citus refuses to distribute a table with triggers, or to add one to a distributed table,
+    # unless told the triggers are safe: ours only touch the row itself or the same user's rows.
+    if citus_installed():
+        op.execute("SET LOCAL citus.enable_unsafe_triggers = on")
+        # Distributing, then adding foreign keys in the same transaction needs one connection per
+        # worker, or Citus refuses the DDL after a parallel step.
+        op.execute("SET LOCAL citus.multi_shard_modify_mode = 'sequential'")
+
+
+def tenant_policy(table: str) -> None:
     """Rows of one user: the acting user's rows only, for every role, the owner included."""
     table = _checked(table)
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     op.execute(
         f"CREATE POLICY {table}_tenant ON {table} FOR ALL "
-        f"USING (user_id = {ACTING_USER}) WITH CHECK (user_id = {ACTING_USER})"
+        f"USING (user_id = {ACTING_USER_ID}) WITH CHECK (user_id = {ACTING_USER_ID})"
     )
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ROLE}")
 
 
-def catalog_table_security(table: str) -> None:
+def catalog_policy(table: str) -> None:
     """Shared catalogs: everyone reads; only a service principal writes."""
     table = _checked(table)
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY {table}_read ON {table} FOR SELECT USING (true)")
-    op.execute(f"CREATE POLICY {table}_insert ON {table} FOR INSERT WITH CHECK ({IS_SERVICE})")
+    op.execute(f"CREATE POLICY {table}_insert ON {table} FOR INSERT WITH CHECK ({SERVICE_PRINCIPAL})")
     op.execute(
-        f"CREATE POLICY {table}_update ON {table} FOR UPDATE USING ({IS_SERVICE}) WITH CHECK ({IS_SERVICE})"
+        f"CREATE POLICY {table}_update ON {table} FOR UPDATE "
+        f"USING ({SERVICE_PRINCIPAL}) WITH CHECK ({SERVICE_PRINCIPAL})"
     )
-    op.execute(f"CREATE POLICY {table}_delete ON {table} FOR DELETE USING ({IS_SERVICE})")
+    op.execute(f"CREATE POLICY {table}_delete ON {table} FOR DELETE USING ({SERVICE_PRINCIPAL})")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ROLE}")
 
 
-def operator_table_security(table: str) -> None:
-    """Operator tables: the application may read (to authenticate); only the owner writes."""
-    table = _checked(table)
-    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-    op.execute(f"CREATE POLICY {table}_read ON {table} FOR SELECT TO {APP_ROLE} USING (true)")
-    op.execute(f"GRANT SELECT ON {table} TO {APP_ROLE}")
+def add_updated_at_trigger(table: str) -> None:
+    """The updated_at trigger, on a plain or an already distributed table."""
+    _allow_triggers_on_distributed_tables()
+    updated_at_trigger(table)
+
+
+def distribute_by_user(table: str) -> None:
+    """A user table: shards by user_id, each user's rows beside their ``users`` row. No-op without Citus."""
+    if citus_installed():
+        _allow_triggers_on_distributed_tables()
+        _run(
+            "SELECT create_distributed_table(CAST(:table AS text)::regclass, :column,"
+            " colocate_with => :colocate_with)",
+            table=_checked(table),
+            column=DISTRIBUTION_COLUMN,
+            colocate_with=COLOCATION_TABLE if table != COLOCATION_TABLE else "default",
+        )
+
+
+def distribute_by_key(table: str, column: str) -> None:
+    """A table keyed by a value shared by no two users (e.g. a handle). No-op without Citus."""
+    if citus_installed():
+        _allow_triggers_on_distributed_tables()
+        _run(
+            "SELECT create_distributed_table(CAST(:table AS text)::regclass, :column,"
+            " colocate_with => 'none')",
+            table=_checked(table),
+            column=_checked(column),
+        )
+
+
+def make_reference_table(table: str) -> None:
+    """A catalog or operator table: one full copy on every node. No-op without Citus."""
+    if citus_installed():
+        _allow_triggers_on_distributed_tables()
+        _run("SELECT create_reference_table(CAST(:table AS text)::regclass)", table=_checked(table))
+
+
+def undistribute(table: str) -> None:
+    """Back to a plain table on the coordinator (downgrades). No-op without Citus.
+
+    Drop its foreign keys first and add them back after (Citus refuses otherwise).
+    """
+    if citus_installed():
+        _allow_triggers_on_distributed_tables()
+        _run(
+            "SELECT undistribute_table(logicalrelid) FROM pg_dist_partition"
+            " WHERE logicalrelid = to_regclass(:table)",
+            table=_checked(table),
+        )
+
+
+def _run(sql: str, **params: str) -> None:
+    """A Citus function that moves ``params["table"]``'s rows, with its row-level security lifted.
+
+    Citus copies rows as the owner, who is subject to the table's policies (FORCE) and would
+    copy none; COPY is also refused on tables with row-level security. Lifted and restored
+    inside this transaction, so no other session ever sees the table without it.
+    """
+    table = params["table"]
+    state = op.get_bind().execute(
+        sa.text("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = to_regclass(:table)"),
+        {"table": table},
+    )
+    enabled, forced = state.one()
+    if forced:
+        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    if enabled:
+        op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+    op.get_bind().execute(sa.text(sql), params)
+    if enabled:
+        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    if forced:
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+
+
+def create_table(
+    name: str, *elements: Any, tenancy: str, distribution_column: str | None = None, **kw: Any
+) -> None:
+    """Create a table and distribute it at once, then add its foreign keys (Citus needs that order).
+
+    ``tenancy`` is ``"user"`` (distributed by user_id, co-located with users), ``"catalog"`` or
+    ``"operator"`` (reference tables) or ``"handle"`` (distributed by ``distribution_column``).
+    Foreign keys must be given as ``sa.ForeignKeyConstraint`` (not on a column) with a name.
+    Without Citus this is ``op.create_table`` followed by the foreign keys.
+    """
+    foreign_keys = [item for item in elements if isinstance(item, sa.ForeignKeyConstraint)]
+    rest = [item for item in elements if not isinstance(item, sa.ForeignKeyConstraint)]
+    for item in rest:
+        if isinstance(item, sa.Column) and item.foreign_keys:
+            raise ValueError(f"{name}.{item.name}: give foreign keys as ForeignKeyConstraint")
+    op.create_table(name, *rest, **kw)
+    if tenancy == "user":
+        distribute_by_user(name)
+    elif tenancy in ("catalog", "operator"):
+        make_reference_table(name)
+    elif tenancy == "handle" and distribution_column:
+        distribute_by_key(name, distribution_column)
+    else:
+        raise ValueError(f"{name}: unknown tenancy {tenancy!r}")
+    for fk in foreign_keys:
+        if not isinstance(fk.name, str):
+            raise ValueError(f"{name}: every foreign key needs a name")
+        targets = [element.target_fullname.split(".") for element in fk.elements]
+        op.create_foreign_key(
+            fk.name,
+            name,
+            targets[0][0],
+            list(fk.column_keys),
+            [column for _table, column in targets],
+            ondelete=fk.ondelete,
+        )
