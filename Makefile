@@ -41,6 +41,7 @@ format: $(INSTALLED)
 	$(BIN)/ruff format src tests benchmarks
 
 bench: $(BENCH_INSTALLED)
+	$(BIN)/python -m benchmarks.bench_policies
 	$(BIN)/python -m benchmarks.bench_messages
 
 clean:
