@@ -642,7 +642,7 @@ rounds); medians in µs.
 Through a Citus coordinator (3 nodes on one 2-core machine's loopback) the same operations were
 timed by the scale-out work at about 1,000 µs for latest-50 (2.4× plain) and 2,780 µs for an
 append (5× plain): every statement crosses to a worker, and a write commits on two nodes.""".replace(
-        "{{rows}}", rows
+        "{rows}", rows
     )
 
 
