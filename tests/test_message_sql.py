@@ -118,6 +118,23 @@ async def test_the_server_accepts_every_statement_and_returns_the_dataclass(data
                 assert returned == fields, name
 
 
+async def test_driver_connections_use_generic_plans_except_on_citus(database: Database) -> None:
+    """Every driver connection, the first and the ones opened after it: force_generic_plan on
+    plain PostgreSQL, the server's own mode on Citus (whose planner cannot route a generic plan
+    of a statement with a subquery, and tells PostgreSQL to use custom plans instead)."""
+    async with (
+        database.driver_transaction(Principal.service()) as first,
+        database.driver_transaction(Principal.service()) as second,
+    ):
+        assert first.driver is not second.driver
+        has_citus = await first.driver.fetchval(
+            "SELECT count(*) > 0 FROM pg_extension WHERE extname = 'citus'"
+        )
+        expected = "auto" if has_citus else "force_generic_plan"
+        for tx in (first, second):
+            assert await tx.driver.fetchval("SHOW plan_cache_mode") == expected
+
+
 def test_citus_can_route_every_statement() -> None:
     """Every part reading or writing a table names user_id = $1 (Citus refuses a recursive CTE
     without it in each term), and nothing returns now() (refused on distributed tables)."""

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.access_keys.tables import api_keys, service_keys
@@ -51,10 +52,21 @@ async def insert_service_key(conn: AsyncConnection, values: Mapping[str, Any]) -
 
 
 async def insert_first_service_key(conn: AsyncConnection, values: Mapping[str, Any]) -> sa.RowMapping | None:
-    """Insert a service key only if there is none yet (a first run); None, nothing written, otherwise."""
+    """Insert a service key only if there is none yet (a first run); None, nothing written, otherwise.
+
+    ``ON CONFLICT (id) DO NOTHING`` never acts (the id is new) but is what makes this statement
+    run on Citus: only an upsert gets its target aliased when Citus sends it to the nodes, and
+    without the alias the returned columns name a table the sub-select has renamed ("missing
+    FROM-clause entry for table service_keys").
+    """
     none_yet = ~sa.exists().select_from(service_keys)
     row = _row_of(service_keys, values).where(none_yet)
-    statement = sa.insert(service_keys).from_select(list(values), row).returning(*SERVICE_KEY_COLUMNS)
+    statement = (
+        pg_insert(service_keys)
+        .from_select(list(values), row)
+        .on_conflict_do_nothing(index_elements=[service_keys.c.id])
+        .returning(*SERVICE_KEY_COLUMNS)
+    )
     return (await conn.execute(statement)).mappings().one_or_none()
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.agent_sessions.status import TERMINAL
@@ -94,8 +95,12 @@ async def add_cost(
 async def mark_persona(
     conn: AsyncConnection, user_id: uuid.UUID, session_id: uuid.UUID, persona_id: uuid.UUID, *, active: bool
 ) -> None:
-    """Add the persona's id to ``personas_active`` (once), or take it out; bumps the version."""
-    element = sa.func.jsonb_build_array(str(persona_id))
+    """Add the persona's id to ``personas_active`` (once), or take it out; bumps the version.
+
+    The one-element array is a JSONB parameter, not ``jsonb_build_array``: that function is
+    STABLE, and Citus refuses any non-IMMUTABLE function inside a CASE of an UPDATE.
+    """
+    element = sa.bindparam("persona", [str(persona_id)], type_=JSONB)
     listed = agent_sessions.c.personas_active
     changed = (
         sa.case((listed.op("@>")(element), listed), else_=listed.op("||")(element))

@@ -83,7 +83,17 @@ class DriverTransaction:
 # by LIMIT $n); left to choose, PostgreSQL planned them afresh on every call (a parameter LIMIT
 # keeps it on custom plans), about a third of the time of the latest 50 (measured: 256 us per
 # call with custom plans, 174 us with the generic one, same SQL, embedded server).
-_DRIVER_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+# Not on Citus: its planner cannot route a generic plan of a statement with a subquery or a CTE
+# (the parameters are unknown, so the shard is), and answers it with a deferred "could not create
+# distributed plan" error plus a huge cost, so that PostgreSQL picks a custom plan instead;
+# force_generic_plan ignores the cost and runs the error. There the server's own mode stays.
+_PLAIN_DRIVER_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+_HAS_CITUS = "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus')"
+
+
+async def _driver_settings(conn: asyncpg.Connection[Any]) -> dict[str, str]:
+    """The settings the driver pool's connections get on this database (asked once per pool)."""
+    return {} if await conn.fetchval(_HAS_CITUS) else _PLAIN_DRIVER_SETTINGS
 
 
 class DriverPool:
@@ -104,6 +114,9 @@ class DriverPool:
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
+        # Decided by the first connection (see _PLAIN_DRIVER_SETTINGS), then given to every
+        # later one at connect time, so no connection pays a round trip for it again.
+        self._settings: dict[str, str] | None = None
 
     async def acquire(self) -> tuple[asyncpg.Connection[Any], bool]:
         """A connection, and whether it was kept idle in the pool (False: opened just now)."""
@@ -118,9 +131,7 @@ class DriverPool:
             if self._open < self._limit:
                 self._open += 1
                 try:
-                    conn: asyncpg.Connection[Any] = await asyncpg.connect(
-                        self._dsn, server_settings=_DRIVER_SETTINGS
-                    )
+                    conn = await self._connect()
                 except BaseException:
                     self._open -= 1
                     self._wake_one()
@@ -137,6 +148,20 @@ class DriverPool:
                     with contextlib.suppress(ValueError):  # _wake_one may have dropped it
                         self._waiters.remove(waiter)
                 raise
+
+    async def _connect(self) -> asyncpg.Connection[Any]:
+        if self._settings is not None:
+            return await asyncpg.connect(self._dsn, server_settings=self._settings)
+        conn: asyncpg.Connection[Any] = await asyncpg.connect(self._dsn)
+        try:
+            settings = await _driver_settings(conn)
+            for name, value in settings.items():
+                await conn.execute("SELECT set_config($1, $2, false)", name, value)
+        except BaseException:
+            conn.terminate()
+            raise
+        self._settings = settings
+        return conn
 
     def release(self, conn: asyncpg.Connection[Any], *, reusable: bool) -> None:
         if reusable and not self._closed and not conn.is_closed() and len(self._idle) < self._keep:
