@@ -175,8 +175,11 @@ WHERE u.is_active = true
 GROUP BY u.user_id, u.username, u.last_active_at;
 """
 
-# 001:488-525, as the seed writes it. It reads only server statistics, so it carries no user's
-# rows; upgrade() pins its search_path, so a caller's search_path cannot redirect its names.
+# 001:488-525, as the seed writes it but for two casts in the last SELECT: as written, every
+# PostgreSQL refuses to run it ("structure of query does not match function result type":
+# RETURN QUERY needs the declared VARCHAR columns, the query gives text). It reads only server
+# statistics, so it carries no user's rows; upgrade() pins its search_path, so a caller's
+# search_path cannot redirect its names.
 DEVASSIST_DB_HEALTH_CHECK = """
 CREATE OR REPLACE FUNCTION db_health_check()
 RETURNS TABLE (
@@ -209,9 +212,9 @@ BEGIN
         FROM pg_stat_database WHERE datname = current_database()
     )
     SELECT
-        h.metric,
+        h.metric::VARCHAR(50),
         h.value,
-        CASE WHEN h.value <= h.threshold THEN 'OK' ELSE 'WARNING' END,
+        (CASE WHEN h.value <= h.threshold THEN 'OK' ELSE 'WARNING' END)::VARCHAR(20),
         h.threshold
     FROM health_metrics h;
 END;
