@@ -8,9 +8,9 @@ the application role for two users.
 from __future__ import annotations
 
 import pytest
-from compat_helpers import AsApp, World, build_world, ids, seed_query, view_columns
 
 from agentkeep.keep import Keep
+from compat_helpers import AsApp, World, build_world, ids, seed_query, view_columns
 
 # The seed's columns, in its order (002:37-46, 002:51-61, 002:110-120), plus the version column
 # its QA fix adds to agents and sessions (002:266, 002:325).
@@ -55,7 +55,8 @@ COLUMNS = {
 # for a session", over 002:322 "`conversation_history` needs composite index on (session_id, created_at)"
 RECENT_MESSAGES = (
     "SELECT message_id, session_id, role, content, message_type, parent_message_id, created_at,"
-    " tokens_used, model_used FROM conversation_history WHERE session_id = $1 ORDER BY created_at DESC LIMIT 50"
+    " tokens_used, model_used FROM conversation_history WHERE session_id = $1"
+    " ORDER BY created_at DESC LIMIT 50"
 )
 # 002:170 "Composite index on (agent_id, created_at) for history queries"
 SESSIONS_OF_AGENT = "SELECT * FROM agent_sessions WHERE agent_id = $1 ORDER BY started_at DESC"
@@ -98,11 +99,15 @@ async def test_recent_messages_of_a_session_each_user_only_their_own(as_app: AsA
             "gpt-4o-mini",
         )
         assert rows[1]["message_type"] == "text"
-        assert await seed_query(as_app, person.user_id, "agentic", RECENT_MESSAGES, other.dev_session_id) == []
+        assert (
+            await seed_query(as_app, person.user_id, "agentic", RECENT_MESSAGES, other.dev_session_id) == []
+        )
     assert await seed_query(as_app, None, "agentic", RECENT_MESSAGES, alice.dev_session_id) == []
 
 
-async def test_messages_by_role_counts_only_the_acting_users_live_messages(as_app: AsApp, world: World) -> None:
+async def test_messages_by_role_counts_only_the_acting_users_live_messages(
+    as_app: AsApp, world: World
+) -> None:
     for person in world.people:
         rows = await seed_query(as_app, person.user_id, "agentic", MESSAGES_BY_ROLE)
         # Two live messages; the soft-deleted conversation's 'user' message is not counted.

@@ -11,10 +11,10 @@ import re
 from decimal import Decimal
 
 import pytest
-from compat_helpers import AsApp, World, build_world, ids, seed_query, view_columns
 
 from agentkeep.database import migrate
 from agentkeep.keep import Keep
+from compat_helpers import AsApp, World, build_world, ids, seed_query, view_columns
 
 # The seed's columns, in its order: 001:106-120, ER 001:40-49, 001:132-155, 001:212-229, ER 001:89-98.
 COLUMNS = {
@@ -124,11 +124,14 @@ AGENT_SESSIONS_OF_USER = "SELECT * FROM agent_sessions WHERE user_id = $1"
 # 001:165-166 `idx_agent_sessions_active ON agent_sessions(created_at, status)
 #     WHERE status IN ('running', 'pending_approval', 'approved');`
 ACTIVE_AGENT_SESSIONS = (
-    "SELECT * FROM agent_sessions WHERE status IN ('running', 'pending_approval', 'approved') ORDER BY created_at"
+    "SELECT * FROM agent_sessions WHERE status IN ('running', 'pending_approval', 'approved')"
+    " ORDER BY created_at"
 )
-# 001:232-234 `idx_personas_active ON personas(is_active)`, `idx_personas_priority ON personas(priority_level)`
+# 001:232 `idx_personas_active ON personas(is_active)`, 001:234 `idx_personas_priority ON
+# personas(priority_level)`
 ACTIVE_PERSONAS = "SELECT * FROM personas WHERE is_active = true ORDER BY priority_level"
-# ER 001:89-98 PERSONA_ACTIVATIONS (agent_session_id FK, persona_id FK), 001:26 PERSONAS ||--o{ PERSONA_ACTIVATIONS
+# ER 001:89-98 PERSONA_ACTIVATIONS (agent_session_id FK, persona_id FK),
+# 001:26 `PERSONAS ||--o{ PERSONA_ACTIVATIONS : used_in`
 ACTIVATIONS_OF_SESSION = (
     "SELECT pa.*, p.persona_name FROM persona_activations pa JOIN personas p ON p.persona_id = pa.persona_id"
     " WHERE pa.agent_session_id = $1"
@@ -190,7 +193,9 @@ async def test_user_sessions_each_user_sees_only_their_own(as_app: AsApp, world:
         rows = await seed_query(as_app, person.user_id, "devassist", USER_SESSIONS_OF_USER, person.user_id)
         assert ids(rows, "session_id") == {person.user_session_id}
         assert [row["status"] for row in rows] == ["active"]
-        assert await seed_query(as_app, person.user_id, "devassist", USER_SESSIONS_OF_USER, other.user_id) == []
+        assert (
+            await seed_query(as_app, person.user_id, "devassist", USER_SESSIONS_OF_USER, other.user_id) == []
+        )
     assert await seed_query(as_app, None, "devassist", USER_SESSIONS_OF_USER, alice.user_id) == []
 
 
@@ -225,9 +230,14 @@ async def test_persona_activations_each_user_sees_only_their_own(as_app: AsApp, 
         [row] = await seed_query(
             as_app, person.user_id, "devassist", ACTIVATIONS_OF_SESSION, person.dev_session_id
         )
-        assert (row["activation_id"], row["persona_name"]) == (person.activation_id, world.catalog.persona_name)
+        assert (row["activation_id"], row["persona_name"]) == (
+            person.activation_id,
+            world.catalog.persona_name,
+        )
         assert (
-            await seed_query(as_app, person.user_id, "devassist", ACTIVATIONS_OF_SESSION, other.dev_session_id)
+            await seed_query(
+                as_app, person.user_id, "devassist", ACTIVATIONS_OF_SESSION, other.dev_session_id
+            )
             == []
         )
     assert await seed_query(as_app, None, "devassist", ACTIVATIONS_OF_SESSION, alice.dev_session_id) == []

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from compat_helpers import AsApp, World, build_world, ids, seed_query, view_columns
 
 from agentkeep.keep import Keep
+from compat_helpers import AsApp, World, build_world, ids, seed_query, view_columns
 
 # The seed's columns, in its order: 004:44-56, 004:88-97, 004:109-121, 004:289-299.
 COLUMNS = {
@@ -126,7 +126,9 @@ async def test_conversations_each_user_sees_only_their_live_ones(as_app: AsApp, 
 async def test_messages_each_user_sees_only_their_own(as_app: AsApp, world: World) -> None:
     alice, bob = world.people
     for person, other in ((alice, bob), (bob, alice)):
-        rows = await seed_query(as_app, person.user_id, "othello", MESSAGES_OF_CONVERSATION, person.conversation_id)
+        rows = await seed_query(
+            as_app, person.user_id, "othello", MESSAGES_OF_CONVERSATION, person.conversation_id
+        )
         assert [row["id"] for row in rows] == [person.question_id, person.reply_id]
         assert [row["role"] for row in rows] == ["user", "assistant"]
         deleted = await seed_query(
@@ -150,7 +152,9 @@ async def test_session_logs_each_user_sees_only_their_own(as_app: AsApp, world: 
         [row] = await seed_query(as_app, person.user_id, "othello", ACTIVE_SESSIONS_OF_USER, person.user_id)
         assert (row["id"], row["is_active"], row["logout_at"]) == (person.user_session_id, True, None)
         assert row["user_agent"].endswith("-browser")
-        assert await seed_query(as_app, person.user_id, "othello", ACTIVE_SESSIONS_OF_USER, other.user_id) == []
+        assert (
+            await seed_query(as_app, person.user_id, "othello", ACTIVE_SESSIONS_OF_USER, other.user_id) == []
+        )
         active = await seed_query(as_app, person.user_id, "othello", ACTIVE_SESSIONS)
         assert ids(active, "id") == {person.user_session_id}
     assert await seed_query(as_app, None, "othello", ACTIVE_SESSIONS) == []

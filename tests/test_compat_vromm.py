@@ -12,9 +12,9 @@ import json
 from datetime import datetime
 
 import pytest
-from compat_helpers import AsApp, World, build_world, ids, seed_query, view_columns
 
 from agentkeep.keep import Keep
+from compat_helpers import AsApp, World, build_world, ids, seed_query, view_columns
 
 # 003:93-110, the columns of ai_conversations in the seed's order.
 AI_CONVERSATIONS_COLUMNS = [
@@ -87,7 +87,9 @@ async def test_usage_of_one_conversation_and_never_a_deleted_one(as_app: AsApp, 
     assert row["message_count"] == 2
     assert row["tokens_used"] >= 0
     assert await seed_query(as_app, bob.user_id, "vromm", USAGE_OF_CONVERSATION, alice.conversation_id) == []
-    gone = await seed_query(as_app, alice.user_id, "vromm", USAGE_OF_CONVERSATION, alice.deleted_conversation_id)
+    gone = await seed_query(
+        as_app, alice.user_id, "vromm", USAGE_OF_CONVERSATION, alice.deleted_conversation_id
+    )
     assert gone == []
     every = await seed_query(as_app, alice.user_id, "vromm", "SELECT id FROM ai_conversations")
     assert ids(every, "id") == {alice.conversation_id}
