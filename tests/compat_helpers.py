@@ -3,9 +3,10 @@
 ``build_world`` writes, through the SDK (messages and persona activations as plain rows, see
 below), what each seed's queries read: two users, each with a user session, a Kai session, a
 running developer session with a persona activation, a conversation with a threaded reply, and a
-soft-deleted conversation with a message. The shared catalogs get one agent and one persona. ``seed_query`` then runs a seed's SQL as the
-application role, acting for one user (or nobody), with ``search_path`` set to the seed's
-compatibility schema: exactly what a client of that seed does after pointing at agentkeep.
+soft-deleted conversation with a message. The shared catalogs get one agent and one persona.
+``seed_query`` then runs a seed's SQL as the application role, acting for one user (or nobody),
+with ``search_path`` set to the seed's compatibility schema: exactly what a client of that seed
+does after pointing at agentkeep.
 """
 
 from __future__ import annotations
