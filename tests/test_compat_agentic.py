@@ -7,6 +7,7 @@ the application role for two users.
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
 from agentkeep.keep import Keep
@@ -149,3 +150,13 @@ async def test_recursive_thread_over_conversation_history(as_app: AsApp, world: 
     assert [row["message_id"] for row in rows] == [alice.question_id, alice.reply_id]
     assert await seed_query(as_app, bob.user_id, "agentic", THREAD, alice.question_id) == []
     assert await seed_query(as_app, None, "agentic", THREAD, alice.question_id) == []
+
+
+async def test_recursive_thread_is_refused_on_citus(
+    as_app: AsApp, owner: asyncpg.Connection, world: World
+) -> None:
+    """What the no_citus reason above says, shown on the cluster."""
+    if not await owner.fetchval("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"):
+        pytest.skip("plain PostgreSQL runs the recursive thread (test above)")
+    with pytest.raises(asyncpg.FeatureNotSupportedError, match="recursive CTEs"):
+        await seed_query(as_app, world.alice.user_id, "agentic", THREAD, world.alice.question_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+import asyncpg
 import pytest
 
 from agentkeep.database import migrate
@@ -174,6 +175,25 @@ async def test_db_health_check_runs_as_the_application_role(as_app: AsApp, world
         assert row["status"] == ("OK" if row["value"] <= row["threshold"] else "WARNING")
     assert rows[0]["value"] >= 1  # this very query is an active connection
     assert rows[2]["threshold"] == Decimal(90)
+
+
+async def test_db_health_check_as_the_seed_writes_it_fails_on_postgresql(owner: asyncpg.Connection) -> None:
+    """Why the served function differs from 001:488-525 by two casts."""
+    served = migrate.script_directory().get_revision("0003").module.DEVASSIST_DB_HEALTH_CHECK
+    as_written = (
+        served.replace("h.metric::VARCHAR(50),", "h.metric,")
+        .replace(
+            "(CASE WHEN h.value <= h.threshold THEN 'OK' ELSE 'WARNING' END)::VARCHAR(20),",
+            "CASE WHEN h.value <= h.threshold THEN 'OK' ELSE 'WARNING' END,",
+        )
+        .replace("db_health_check()", "pg_temp.seed_db_health_check()")
+    )
+    assert "::VARCHAR" not in as_written
+    async with owner.transaction():
+        await owner.execute("SET LOCAL citus.enable_ddl_propagation = off")  # a placeholder without Citus
+        await owner.execute(as_written)
+        with pytest.raises(asyncpg.DatatypeMismatchError, match="does not match function result type"):
+            await owner.fetch("SELECT * FROM pg_temp.seed_db_health_check()")
 
 
 async def test_users_each_user_sees_only_their_own(as_app: AsApp, world: World) -> None:
