@@ -107,7 +107,7 @@ async def test_users_each_user_sees_only_their_own(as_app: AsApp, world: World) 
             "UTC",
             None,
         )
-        assert row["password_hash"].startswith("$argon2id$")
+        assert row["password_hash"] is None  # the hash never leaves agentkeep
         assert await seed_query(as_app, person.user_id, "othello", USER_BY_EMAIL, other.email) == []
         assert await seed_query(as_app, person.user_id, "othello", USER_BY_EXTERNAL_ID, other.user_id) == []
     assert await seed_query(as_app, None, "othello", USER_BY_EXTERNAL_ID, alice.user_id) == []

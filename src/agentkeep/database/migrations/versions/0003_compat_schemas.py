@@ -310,7 +310,8 @@ WHERE c.deleted_at IS NULL
 # --- othello (seed 004) ----------------------------------------------------------------------
 
 # 004:44-56. id and external_id are both the user's uuid (BIGSERIAL + UUID in the seed);
-# password_hash is agentkeep's Argon2id hash, NULL for external sign-in.
+# password_hash is always NULL: the hash never leaves agentkeep's database layer (a password is
+# checked by users.check_password), so no client reading the view can copy it out to crack.
 OTHELLO_USERS = """
 CREATE VIEW othello.users WITH (security_invoker = true) AS
 SELECT
@@ -318,7 +319,7 @@ SELECT
     u.user_id AS external_id,
     u.email,
     u.username,
-    u.password_hash,
+    NULL::varchar(255) AS password_hash,
     u.full_name,
     u.timezone,
     u.is_active,
