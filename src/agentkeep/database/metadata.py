@@ -61,7 +61,9 @@ def one_of(column: str, values: tuple[str, ...], name: str) -> sa.CheckConstrain
     return sa.CheckConstraint(f"{column} IN ({allowed})", name=name)
 
 
-def vocabulary_column(table: str, column: str, vocabulary: str) -> tuple[sa.Column[Any], sa.ForeignKeyConstraint]:
+def vocabulary_column(
+    table: str, column: str, vocabulary: str
+) -> tuple[sa.Column[Any], sa.ForeignKeyConstraint]:
     """What ties ``table.column`` to the terms of ``vocabulary`` in ``vocabulary_terms``.
 
     A stored generated column holding the vocabulary's name, and a foreign key from

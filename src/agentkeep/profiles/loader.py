@@ -144,7 +144,9 @@ def _parse(label: str, text: str, *, as_json: bool) -> dict[str, Any]:
     try:
         raw = json.loads(text) if as_json else tomllib.loads(text)
     except json.JSONDecodeError as exc:
-        raise ProfileError(label, None, f"line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
+        raise ProfileError(
+            label, None, f"line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(label, None, f"invalid TOML: {exc}") from None
     if not isinstance(raw, dict):
@@ -188,7 +190,13 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 def _is_union_tag(part: str) -> bool:
     # pydantic names the union member or the constraint that failed inside a location.
-    return part.startswith(("function-", "constrained-")) or part in {"str", "int", "none", "tuple", "is-instance"}
+    return part.startswith(("function-", "constrained-")) or part in {
+        "str",
+        "int",
+        "none",
+        "tuple",
+        "is-instance",
+    }
 
 
 def unexplained_keys(raw: dict[str, Any]) -> list[str]:

@@ -213,7 +213,9 @@ class Profile(Strict):
     version: SemVer
     title: Label
     description: str
-    seed: str | None = Field(None, description="the seed document this profile carries, e.g. 000_671c48fc3a80c465")
+    seed: str | None = Field(
+        None, description="the seed document this profile carries, e.g. 000_671c48fc3a80c465"
+    )
     extends: str | None = Field(None, description="a shipped name or a path relative to this file")
     compatibility_schema: Name | None = Field(description="the schema serving the seed's own SQL")
     vocabularies: Vocabularies
@@ -239,7 +241,9 @@ class Profile(Strict):
         terms = self.vocabularies
         _member("defaults.user_session_type", self.defaults.user_session_type, terms.user_session_types)
         if self.defaults.agent_session_type is not None:
-            _member("defaults.agent_session_type", self.defaults.agent_session_type, terms.agent_session_types)
+            _member(
+                "defaults.agent_session_type", self.defaults.agent_session_type, terms.agent_session_types
+            )
         if self.defaults.ai_provider is not None:
             _member("defaults.ai_provider", self.defaults.ai_provider, terms.ai_providers)
         for index, agent in enumerate(self.agents):
@@ -307,3 +311,11 @@ def vocabulary_terms(profile: Profile) -> dict[str, tuple[str, ...]]:
     terms = {name: getattr(profile.vocabularies, field) for field, name in vocabulary_names().items()}
     terms[USAGE_TIER] = tuple(profile.quotas.tiers)
     return terms
+
+
+def json_schema() -> dict[str, Any]:
+    """The published JSON Schema of a resolved profile (profiles/profile.schema.json)."""
+    schema = Profile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://agentkeep.dev/schemas/profile-1.json"
+    return schema

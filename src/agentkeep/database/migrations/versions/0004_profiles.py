@@ -125,7 +125,9 @@ def _create_catalog() -> None:
         sa.Column("position", sa.SmallInteger, nullable=False, server_default=sa.text("0")),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.CheckConstraint("vocabulary ~ '^[a-z][a-z0-9_]{0,62}$'", name=op.f("ck_vocabulary_terms_vocabulary_name")),
+        sa.CheckConstraint(
+            "vocabulary ~ '^[a-z][a-z0-9_]{0,62}$'", name=op.f("ck_vocabulary_terms_vocabulary_name")
+        ),
         sa.PrimaryKeyConstraint("vocabulary", "term", name="pk_vocabulary_terms"),
         tenancy="operator",
     )
@@ -155,7 +157,7 @@ def _fill_terms() -> None:
     for table, column, vocabulary, _index, _replaces in VOCABULARY_COLUMNS:
         op.get_bind().execute(
             sa.text(
-                f"INSERT INTO vocabulary_terms (vocabulary, term, position) "
+                f"INSERT INTO vocabulary_terms (vocabulary, term, position) "  # noqa: S608 - identifiers are this module's constants
                 f"SELECT CAST(:vocabulary AS varchar), used.{column}, 1000 FROM "
                 f"(SELECT DISTINCT {column} FROM {table}) AS used "
                 "ON CONFLICT (vocabulary, term) DO NOTHING"
@@ -178,7 +180,9 @@ def upgrade() -> None:
     _citus_settings()
     _create_catalog()
     for table in OPERATOR_READ_TABLES:
-        op.execute(f"CREATE POLICY {table}_operator_read ON {table} FOR SELECT TO CURRENT_USER USING ({IS_OPERATOR})")
+        op.execute(
+            f"CREATE POLICY {table}_operator_read ON {table} FOR SELECT TO CURRENT_USER USING ({IS_OPERATOR})"
+        )
     _fill_terms()
     op.execute(CHECK_TERM)
     for table, column, vocabulary, index, replaces in VOCABULARY_COLUMNS:
