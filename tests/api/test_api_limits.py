@@ -165,7 +165,8 @@ async def test_one_bad_stored_catalog_row_does_not_break_the_catalog(
             "/api/agents", json={"name": f"good-{suffix}", "persona_type": "assistant"}, headers=service
         )
         insert = (
-            "INSERT INTO agents (id, name, persona_type, config) VALUES ($1, $2, 'qa', $3::jsonb) RETURNING id"
+            "INSERT INTO agents (id, name, persona_type, config)"
+            " VALUES ($1, $2, 'qa', $3::jsonb) RETURNING id"
         )
     else:
         good = await client.post(
