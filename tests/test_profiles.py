@@ -180,3 +180,17 @@ def test_a_cycle_of_extends_is_refused(tmp_path: Path) -> None:
 def test_an_unknown_shipped_name_lists_the_shipped_ones() -> None:
     with pytest.raises(ProfileError, match="no shipped profile is named 'kia' \\(shipped: default, kai"):
         load_profile("kia")
+
+
+def test_docs_name_every_profile_key() -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "profiles.md").read_text()
+    descriptive = {"schema_version", "name", "version", "title", "description", "seed", "extends", "provenance"}
+    content = load_profile("default").content
+    missing = [
+        key
+        for section, value in content.items()
+        if section not in descriptive
+        for key in ([section] if not isinstance(value, dict) else [f"{section}.{child}" for child in value])
+        if f"`{key}" not in docs
+    ]
+    assert missing == []
