@@ -184,7 +184,16 @@ def test_an_unknown_shipped_name_lists_the_shipped_ones() -> None:
 
 def test_docs_name_every_profile_key() -> None:
     docs = (Path(__file__).resolve().parent.parent / "docs" / "profiles.md").read_text()
-    descriptive = {"schema_version", "name", "version", "title", "description", "seed", "extends", "provenance"}
+    descriptive = {
+        "schema_version",
+        "name",
+        "version",
+        "title",
+        "description",
+        "seed",
+        "extends",
+        "provenance",
+    }
     content = load_profile("default").content
     missing = [
         key
