@@ -67,19 +67,19 @@ async def delete_terms(conn: AsyncConnection, vocabulary: str, listed: Sequence[
 
 
 async def save_active(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
-    """Store the profile row and make it the only active one."""
+    """Store the profile row and make it the only active one (the caller holds the apply lock).
+
+    An UPDATE, else an INSERT, rather than INSERT … ON CONFLICT: Citus refuses now() in the
+    DO UPDATE clause of a reference table.
+    """
     await conn.execute(
         sa.update(profiles)
         .where(profiles.c.is_active, profiles.c.name != values["name"])
         .values(is_active=False)
     )
-    statement = pg_insert(profiles).values(**values, is_active=True, applied_at=sa.func.now())
-    statement = statement.on_conflict_do_update(
-        index_elements=[profiles.c.name],
-        set_={
-            **{key: statement.excluded[key] for key in values if key != "name"},
-            "is_active": True,
-            "applied_at": sa.func.now(),
-        },
+    changes = {**values, "is_active": True, "applied_at": sa.func.now()}
+    updated = await conn.execute(
+        sa.update(profiles).where(profiles.c.name == values["name"]).values(**changes)
     )
-    await conn.execute(statement)
+    if updated.rowcount == 0:
+        await conn.execute(sa.insert(profiles).values(**changes))
