@@ -195,6 +195,11 @@ async def test_raw_sql_as_the_application_role_is_refused_naming_column_and_term
             new_id().hex,
         )
         assert "agents.persona_type: 'coder' is not a term of the vocabulary agent_type" in str(error)
+        # The application role reads the catalog but cannot add a term (row-level security).
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(
+                "INSERT INTO vocabulary_terms (vocabulary, term) VALUES ('agent_type', 'coder')"
+            )
 
 
 async def test_a_term_in_use_cannot_be_deleted_from_the_catalog(

@@ -14,13 +14,20 @@ from agentkeep.profiles.tables import profiles, vocabulary_terms
 # Constant statements: which principal the owner's apply transaction acts as, step by step.
 ACT_AS_OPERATOR = sa.text("SET LOCAL agentkeep.principal = 'operator'")
 ACT_AS_SERVICE = sa.text("SET LOCAL agentkeep.principal = 'service'")
+SEQUENTIAL = sa.text("SET LOCAL citus.multi_shard_modify_mode = 'sequential'")
 LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext('agentkeep.profile'))")
 
 PROFILE_COLUMNS = [c for c in profiles.c if c.name not in {"created_at", "updated_at"}]
 
 
 async def lock(conn: AsyncConnection) -> None:
-    """One apply at a time (until this transaction ends)."""
+    """One apply at a time (until this transaction ends).
+
+    On Citus, writing a reference table that distributed tables reference, after reading those
+    tables in the same transaction, needs one connection per node (a plain placeholder setting
+    on PostgreSQL without Citus).
+    """
+    await conn.execute(SEQUENTIAL)
     await conn.execute(LOCK)
 
 

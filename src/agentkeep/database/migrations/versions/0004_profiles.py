@@ -69,7 +69,10 @@ DEFAULT_TERMS = {
 IS_OPERATOR = "coalesce(current_setting('agentkeep.principal', true), '') = 'operator'"
 
 CHECK_TERM = """
-CREATE FUNCTION agentkeep_check_term() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION agentkeep_check_term() RETURNS trigger LANGUAGE plpgsql
+-- As the owner: on a Citus worker the application role may not read the reference table's
+-- shell table there. The function only reads vocabulary_terms and the new row.
+SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
     -- On a Citus worker TG_TABLE_NAME is the shard's name: the table comes as an argument.
     v_table      text := TG_ARGV[0];
@@ -137,6 +140,10 @@ def _create_catalog() -> None:
         op.execute(f"CREATE POLICY {table}_read ON {table} FOR SELECT TO {APP_ROLE} USING (true)")
         op.execute(f"GRANT SELECT ON {table} TO {APP_ROLE}")
         ddl.add_updated_at_trigger(table)
+    # On Citus, writing a reference table (agents) locks the reference tables it references, and
+    # that asks for write privileges there. Row-level security still refuses every write of the
+    # application role: vocabulary_terms has a read policy only.
+    op.execute(f"GRANT INSERT, UPDATE, DELETE ON vocabulary_terms TO {APP_ROLE}")
 
 
 def _fill_terms() -> None:
