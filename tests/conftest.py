@@ -40,6 +40,8 @@ from agentkeep.database.roles import APP_ROLE, OWNER_ROLE
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.keep import Keep
 from agentkeep.principal import Principal
+from agentkeep.profiles.loader import load_profile
+from agentkeep.profiles.service import ProfileService
 from agentkeep.schema import SCHEMA
 from agentkeep.settings import load_settings
 from agentkeep.users.models import NewUser, User
@@ -227,6 +229,7 @@ async def database(urls: DatabaseUrls) -> AsyncIterator[Database]:
         await ensure_database(urls, TEST_DATABASE)
     db = Database.from_urls(urls, schema=SCHEMA)
     await migrate.upgrade(db)
+    await ProfileService(db).apply(load_profile("default"))
     yield db
     await db.close()
 

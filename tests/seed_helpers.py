@@ -96,7 +96,7 @@ async def add_user_session(conn: asyncpg.Connection, user_id: uuid.UUID, **colum
 
 async def add_agent_session(conn: asyncpg.Connection, user_id: uuid.UUID, **columns: Any) -> uuid.UUID:
     session_id = new_id()
-    values = {"agent_type": "coder"} | columns
+    values = {"agent_type": "developer"} | columns
     names = ", ".join(values)
     params = ", ".join(f"${i}" for i in range(3, 3 + len(values)))
     await conn.execute(

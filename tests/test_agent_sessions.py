@@ -27,7 +27,7 @@ async def test_the_database_and_the_sdk_agree_on_every_transition(make_user: Any
                 continue
             session_id = new_id()
             await conn.execute(
-                "INSERT INTO agent_sessions (user_id, id, agent_type, status) VALUES ($1, $2, 'probe', $3)",
+                "INSERT INTO agent_sessions (user_id, id, agent_type, status) VALUES ($1, $2, 'qa', $3)",
                 user.user_id,
                 session_id,
                 source,
@@ -92,18 +92,18 @@ async def test_costs_accumulate_and_the_limit_holds(keep: Keep, make_user: Any) 
 )
 def test_bad_agent_session_input_is_refused(fields: dict[str, Any]) -> None:
     with pytest.raises(ValidationError) as refused:
-        NewAgentSession(agent_type="x", **fields)
+        NewAgentSession(agent_type="assistant", **fields)
     assert refused.value.errors()[0]["loc"][0] == next(iter(fields))
 
 
 async def test_context_is_carried_across_sessions(keep: Keep, make_user: Any) -> None:
     user = await make_user()
     await keep.agent_sessions.create(
-        user.user_id, NewAgentSession(agent_type="coach", context={"goal": "run 5k", "week": 1})
+        user.user_id, NewAgentSession(agent_type="assistant", context={"goal": "run 5k", "week": 1})
     )
     carried = await keep.agent_sessions.create(
-        user.user_id, NewAgentSession(agent_type="coach", context={"week": 2}, carry_context=True)
+        user.user_id, NewAgentSession(agent_type="assistant", context={"week": 2}, carry_context=True)
     )
     assert carried.context == {"goal": "run 5k", "week": 2}
-    fresh = await keep.agent_sessions.create(user.user_id, NewAgentSession(agent_type="coach"))
+    fresh = await keep.agent_sessions.create(user.user_id, NewAgentSession(agent_type="assistant"))
     assert fresh.context == {}

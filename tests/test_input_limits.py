@@ -177,7 +177,7 @@ async def test_sdk_calls_refuse_bad_json_arguments_before_writing(keep: Keep, ma
 def _new_session() -> Any:
     from agentkeep.agent_sessions.models import NewAgentSession
 
-    return NewAgentSession(agent_type="t")
+    return NewAgentSession(agent_type="assistant")
 
 
 class _Shown(Output):

@@ -96,7 +96,7 @@ async def test_agent_sessions_reject_unknown_status(as_app, make_user, status: s
         error = await refused(
             conn,
             CheckViolationError,
-            "INSERT INTO agent_sessions (user_id, id, agent_type, status) VALUES ($1, $2, 'x', $3)",
+            "INSERT INTO agent_sessions (user_id, id, agent_type, status) VALUES ($1, $2, 'qa', $3)",
             user.user_id,
             new_id(),
             status,
@@ -113,7 +113,7 @@ async def test_agent_sessions_trust_level_is_l0_to_l4(
 ) -> None:
     user = await make_user()
     async with as_app(Principal.user(user.user_id)) as conn:
-        sql = "INSERT INTO agent_sessions (user_id, id, agent_type, trust_level) VALUES ($1, $2, 'x', $3)"
+        sql = "INSERT INTO agent_sessions (user_id, id, agent_type, trust_level) VALUES ($1, $2, 'qa', $3)"
         if accepted:
             await conn.execute(sql, user.user_id, new_id(), trust_level)
         else:
@@ -128,7 +128,7 @@ async def test_agent_sessions_cost_must_not_be_negative(as_app, make_user, colum
         error = await refused(
             conn,
             CheckViolationError,
-            f"INSERT INTO agent_sessions (user_id, id, agent_type, {column}) VALUES ($1, $2, 'x', -0.0001)",
+            f"INSERT INTO agent_sessions (user_id, id, agent_type, {column}) VALUES ($1, $2, 'qa', -0.0001)",
             user.user_id,
             new_id(),
         )
@@ -161,7 +161,7 @@ async def test_agent_sessions_personas_active_must_be_an_array(as_app, make_user
             conn,
             CheckViolationError,
             "INSERT INTO agent_sessions (user_id, id, agent_type, personas_active) "
-            "VALUES ($1, $2, 'x', '{\"sarah-chen\": true}')",
+            "VALUES ($1, $2, 'qa', '{\"sarah-chen\": true}')",
             user.user_id,
             new_id(),
         )
@@ -296,7 +296,7 @@ async def test_agent_session_cannot_use_another_users_login_session(as_app, make
         error = await refused(
             conn,
             ForeignKeyViolationError,
-            "INSERT INTO agent_sessions (user_id, id, agent_type, user_session_id) VALUES ($1, $2, 'x', $3)",
+            "INSERT INTO agent_sessions (user_id, id, agent_type, user_session_id) VALUES ($1, $2, 'qa', $3)",
             bob.user_id,
             new_id(),
             alices_login,
@@ -335,7 +335,7 @@ async def test_expired_agent_session_cannot_start_or_resume(keep, make_user) -> 
     user = await make_user()
     expired = datetime.now(UTC) - timedelta(minutes=5)
     session = await keep.agent_sessions.create(
-        user.user_id, NewAgentSession(agent_type="coder", expires_at=expired)
+        user.user_id, NewAgentSession(agent_type="developer", expires_at=expired)
     )
     with pytest.raises(SessionExpired):
         await keep.agent_sessions.transition(user.user_id, session.id, StatusChange(status="approved"))
@@ -350,7 +350,7 @@ async def test_expired_agent_session_cannot_start_or_resume(keep, make_user) -> 
 async def test_stale_version_update_is_refused(keep, make_user) -> None:
     """001/002 optimistic locking: an update naming a version someone else moved on is refused."""
     user = await make_user()
-    session = await keep.agent_sessions.create(user.user_id, NewAgentSession(agent_type="coder"))
+    session = await keep.agent_sessions.create(user.user_id, NewAgentSession(agent_type="developer"))
     assert session.version == 1
     first = await keep.agent_sessions.update(
         user.user_id, session.id, AgentSessionUpdate(version=1, context={"step": 1})

@@ -53,7 +53,7 @@ def test_new_ids_are_uuidv7_strictly_increasing() -> None:
 async def test_rows_get_uuidv7_ids_in_creation_order(keep: Keep, make_user: Any, as_app: Any) -> None:
     user = await make_user()
     login = await keep.user_sessions.start(user.user_id, NewUserSession())
-    session = await keep.agent_sessions.create(user.user_id, NewAgentSession(agent_type="coder"))
+    session = await keep.agent_sessions.create(user.user_id, NewAgentSession(agent_type="developer"))
     chat = await keep.conversations.create(user.user_id)
     messages = [
         await keep.messages.append(user.user_id, chat.id, NewMessage(role="user", content=f"m{n}"))
@@ -101,7 +101,7 @@ async def _conversations(keep: Keep, user_id: uuid.UUID) -> tuple[Updater, Calla
 
 
 async def _agent_sessions(keep: Keep, user_id: uuid.UUID) -> tuple[Updater, Callable[[], Awaitable[Any]]]:
-    session = await keep.agent_sessions.create(user_id, NewAgentSession(agent_type="coder"))
+    session = await keep.agent_sessions.create(user_id, NewAgentSession(agent_type="developer"))
 
     async def update(version: int, value: str) -> Any:
         changes = AgentSessionUpdate(version=version, context={"value": value})

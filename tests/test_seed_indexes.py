@@ -43,7 +43,7 @@ SEED_INDEXES: dict[str, tuple[str, str]] = {
     "ix_agent_sessions_user_created": ("agent_sessions", "btree (user_id, created_at)"),
     "ix_agent_sessions_status": ("agent_sessions", "btree (status)"),
     "ix_agent_sessions_created_at": ("agent_sessions", "btree (created_at)"),
-    "ix_agent_sessions_agent_type": ("agent_sessions", "btree (agent_type)"),
+    "ix_agent_sessions_agent_type": ("agent_sessions", "btree (agent_type, agent_type_vocabulary)"),
     "ix_agent_sessions_token_cost": ("agent_sessions", "btree (token_cost)"),
     "ix_agent_sessions_agent_created": ("agent_sessions", "btree (agent_id, created_at)"),
     "ix_agent_sessions_user_session": ("agent_sessions", "btree (user_id, user_session_id)"),
@@ -55,7 +55,7 @@ SEED_INDEXES: dict[str, tuple[str, str]] = {
     ),
     "pk_agents": ("agents", "btree (id)"),
     "uq_agents_name": ("agents", "btree (name)"),
-    "ix_agents_persona_type": ("agents", "btree (persona_type)"),
+    "ix_agents_persona_type": ("agents", "btree (persona_type, persona_type_vocabulary)"),
     "ix_agents_capabilities": ("agents", "gin (capabilities)"),
     "pk_personas": ("personas", "btree (id)"),
     "uq_personas_persona_name_persona_version": (

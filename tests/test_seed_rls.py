@@ -12,8 +12,10 @@ from asyncpg.exceptions import (
     InsufficientPrivilegeError,
 )
 
+from agentkeep.database.metadata import vocabulary_columns
 from agentkeep.ids import new_id
 from agentkeep.principal import Principal
+from agentkeep.schema import metadata
 from seed_helpers import (
     CATALOG_TABLES,
     USER_TABLES,
@@ -26,6 +28,8 @@ from seed_helpers import (
     refused,
     suffix,
 )
+
+VOCABULARY_TABLES = {table for table, _column, _vocabulary in vocabulary_columns(metadata)}
 
 # ---------------------------------------------------------------------------------------------
 # Row-level security (001 policies, 003 policies, 004 security notes)
@@ -47,7 +51,9 @@ async def test_rls_policies_exist(owner, table: str) -> None:
         )
     }
     if table in USER_TABLES:
-        assert policies == {f"{table}_tenant": "ALL"}
+        # Revision 0004: the owner, acting as the operator, may count the rows using a vocabulary term.
+        operator_read = {f"{table}_operator_read": "SELECT"} if table in VOCABULARY_TABLES else {}
+        assert policies == {f"{table}_tenant": "ALL"} | operator_read
     else:
         assert policies == {
             f"{table}_read": "SELECT",

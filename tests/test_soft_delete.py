@@ -31,7 +31,7 @@ async def _belongings(keep: Keep, user_id: uuid.UUID) -> dict[str, Any]:
     )
     key = await keep.access_keys.create(user_id)
     session = await keep.user_sessions.start(user_id, NewUserSession())
-    agent_session = await keep.agent_sessions.create(user_id, NewAgentSession(agent_type="helper"))
+    agent_session = await keep.agent_sessions.create(user_id, NewAgentSession(agent_type="assistant"))
     running = await keep.agent_sessions.transition(
         user_id, agent_session.id, StatusChange(status="approved", version=agent_session.version)
     )

@@ -189,7 +189,7 @@ async def test_a_row_of_one_user_cannot_reference_a_row_of_another(
         )
     with pytest.raises(NotFound):
         await keep.agent_sessions.create(
-            alice.user_id, NewAgentSession(agent_type="x", user_session_id=bobs["user_session"].id)
+            alice.user_id, NewAgentSession(agent_type="assistant", user_session_id=bobs["user_session"].id)
         )
     assert (await keep.messages.latest(alice.user_id, own.id)) == []
 

@@ -16,6 +16,8 @@ from agentkeep.database.urls import DatabaseUrls
 from agentkeep.errors import ConfigurationError
 from agentkeep.messages.service import MessageService
 from agentkeep.personas.service import PersonaService
+from agentkeep.profiles.loader import load_profile
+from agentkeep.profiles.service import ProfileService
 from agentkeep.schema import SCHEMA
 from agentkeep.settings import Settings, load_settings
 from agentkeep.user_sessions.service import UserSessionService
@@ -42,15 +44,26 @@ class Keep:
         self.conversations = ConversationService(database)
         self.messages = MessageService(database)
         self.access_keys = AccessKeyService(database)
+        self.profile = ProfileService(database)
 
     @classmethod
-    async def connect(cls, settings: Settings | None = None, *, migrate: bool | None = None) -> Keep:
+    async def connect(
+        cls,
+        settings: Settings | None = None,
+        *,
+        migrate: bool | None = None,
+        apply_profile: str | None = None,
+    ) -> Keep:
         """Open agentkeep. With no AGENTKEEP_DATABASE_URL, start (or attach to) the embedded server.
 
         ``migrate``: apply pending migrations first. Default: yes for the embedded server (nobody
         else would), no for a database you bring, where pending migrations are an error.
+        ``apply_profile``: then apply this profile (a shipped name or a path). Without it, an
+        AGENTKEEP_PROFILE the database does not have is an error (nothing is applied silently).
         """
         settings = settings or load_settings()
+        # A bad profile file is refused before anything is started or changed.
+        wanted = load_profile(apply_profile) if apply_profile else None
         database = await open_database(settings)
         try:
             should_migrate = settings.uses_embedded_server if migrate is None else migrate
@@ -61,6 +74,11 @@ class Keep:
                     f"the database has {len(pending)} pending migration(s) ({', '.join(pending)}): "
                     "run `agentkeep migrate up`"
                 )
+            profiles = ProfileService(database)
+            if wanted is not None:
+                await profiles.apply(wanted)
+            elif settings.profile:
+                await profiles.check(settings.profile)
         except BaseException:
             await database.close()
             raise

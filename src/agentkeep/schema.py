@@ -13,10 +13,11 @@ from agentkeep.access_keys.tables import api_keys, service_keys
 from agentkeep.agent_sessions.tables import agent_sessions
 from agentkeep.agents.tables import agents
 from agentkeep.conversations.tables import conversations
-from agentkeep.database.declared import DeclaredSchema
-from agentkeep.database.metadata import metadata
+from agentkeep.database.declared import DeclaredSchema, constraint_fields
+from agentkeep.database.metadata import metadata, vocabulary_check_name, vocabulary_columns
 from agentkeep.messages.tables import messages
 from agentkeep.personas.tables import persona_activations, personas
+from agentkeep.profiles.tables import profiles, vocabulary_terms
 from agentkeep.user_sessions.tables import user_sessions
 from agentkeep.users.tables import users
 
@@ -30,13 +31,24 @@ __all__ = [
     "metadata",
     "persona_activations",
     "personas",
+    "profiles",
     "service_keys",
     "tables_by_tenancy",
     "user_sessions",
     "users",
+    "vocabulary_terms",
 ]
 
-SCHEMA = DeclaredSchema.from_metadata(metadata)
+# The vocabulary triggers (migration 0004) name no real constraint; their errors say
+# 'constraint "vk_<table>_<column>"' so that the field is found on Citus too, where only the
+# message reaches the client.
+SCHEMA = DeclaredSchema(
+    metadata=metadata,
+    constraint_fields={
+        **constraint_fields(metadata),
+        **{vocabulary_check_name(table, column): column for table, column, _ in vocabulary_columns(metadata)},
+    },
+)
 
 
 def tables_by_tenancy(tenancy: str) -> list[sa.Table]:

@@ -46,8 +46,17 @@ class Settings(BaseSettings):
     max_request_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     pool_size: Annotated[int, Field(ge=1, le=200)] = 10
     session_ttl_seconds: Annotated[int, Field(ge=60)] = 86_400
+    profile: str | None = Field(
+        default=None,
+        description=(
+            "The profile this deployment runs: a shipped name (default, kai, devassist, agentic, "
+            "vromm, othello) or a path to a profile file. Set: `agentkeep up` applies it, and "
+            "serving or connecting refuses a database with another profile. Unset: `up` applies "
+            "default; nothing else checks."
+        ),
+    )
 
-    @field_validator("database_url", "app_database_url", mode="before")
+    @field_validator("database_url", "app_database_url", "profile", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -144,10 +144,12 @@ async def test_agent_catalog_permissions(
 ) -> None:
     name = f"agent-{uuid.uuid4().hex[:10]}"
     refused = await client.post(
-        "/api/agents", json={"name": name, "persona_type": "helper"}, headers=alice.headers
+        "/api/agents", json={"name": name, "persona_type": "assistant"}, headers=alice.headers
     )
     assert_problem(refused, 403)
-    created = await client.post("/api/agents", json={"name": name, "persona_type": "helper"}, headers=service)
+    created = await client.post(
+        "/api/agents", json={"name": name, "persona_type": "assistant"}, headers=service
+    )
     assert created.status_code == 201, created.text
     agent = created.json()
 
@@ -157,9 +159,7 @@ async def test_agent_catalog_permissions(
     one = await client.get(f"/api/agents/{agent['id']}", headers=alice.headers)
     assert one.json()["name"] == name
 
-    duplicate = await client.post(
-        "/api/agents", json={"name": name, "persona_type": "other"}, headers=service
-    )
+    duplicate = await client.post("/api/agents", json={"name": name, "persona_type": "qa"}, headers=service)
     assert_problem(duplicate, 409, field="name")
 
     by_service = await client.patch(
@@ -175,7 +175,7 @@ async def test_user_key_cannot_edit_catalog_rows(
 ) -> None:
     agent = await client.post(
         "/api/agents",
-        json={"name": f"agent-{uuid.uuid4().hex[:10]}", "persona_type": "helper"},
+        json={"name": f"agent-{uuid.uuid4().hex[:10]}", "persona_type": "assistant"},
         headers=service,
     )
     persona = await client.post("/api/personas", json=persona_body(), headers=service)

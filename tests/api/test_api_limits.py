@@ -43,7 +43,7 @@ async def test_json_at_the_depth_limit_is_stored_and_read_back(
 
     agent = await client.post(
         "/api/agents",
-        json={"name": f"deep-{uuid.uuid4().hex[:8]}", "persona_type": "t", "config": at_limit},
+        json={"name": f"deep-{uuid.uuid4().hex[:8]}", "persona_type": "assistant", "config": at_limit},
         headers=service,
     )
     assert agent.status_code == 201, agent.text
@@ -119,7 +119,9 @@ async def test_null_for_a_not_null_column_is_refused_and_nothing_changes(
     as_service = service | {"X-Agentkeep-User": alice.user_id}
     if url_of == "agent":
         made = await client.post(
-            "/api/agents", json={"name": f"n-{uuid.uuid4().hex[:8]}", "persona_type": "t"}, headers=service
+            "/api/agents",
+            json={"name": f"n-{uuid.uuid4().hex[:8]}", "persona_type": "assistant"},
+            headers=service,
         )
         url = f"/api/agents/{made.json()['id']}"
     elif url_of == "persona":
@@ -160,10 +162,11 @@ async def test_one_bad_stored_catalog_row_does_not_break_the_catalog(
     suffix = uuid.uuid4().hex[:8]
     if kind == "agents":
         good = await client.post(
-            "/api/agents", json={"name": f"good-{suffix}", "persona_type": "t"}, headers=service
+            "/api/agents", json={"name": f"good-{suffix}", "persona_type": "assistant"}, headers=service
         )
         insert = (
-            "INSERT INTO agents (id, name, persona_type, config) VALUES ($1, $2, 't', $3::jsonb) RETURNING id"
+            "INSERT INTO agents (id, name, persona_type, config)"
+            " VALUES ($1, $2, 'qa', $3::jsonb) RETURNING id"
         )
     else:
         good = await client.post(

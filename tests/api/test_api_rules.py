@@ -16,7 +16,11 @@ from agentkeep.keep import Keep
 
 
 async def _catalog_row(client: httpx.AsyncClient, service: dict[str, str], kind: str) -> str:
-    body = {"name": f"a-{uuid.uuid4().hex[:8]}", "persona_type": "t"} if kind == "agents" else persona_body()
+    body = (
+        {"name": f"a-{uuid.uuid4().hex[:8]}", "persona_type": "assistant"}
+        if kind == "agents"
+        else persona_body()
+    )
     made = await client.post(f"/api/{kind}", json=body, headers=service)
     assert made.status_code == 201, made.text
     return f"/api/{kind}/{made.json()['id']}"

@@ -14,6 +14,7 @@ from agentkeep.database.metadata import (
     timestamps,
     user_id_column,
     version_column,
+    vocabulary_column,
 )
 
 AGENT_SESSION_STATUSES = (
@@ -38,6 +39,7 @@ agent_sessions = sa.Table(
     sa.Column("agent_id", pg.UUID(as_uuid=True), sa.ForeignKey("agents.id", ondelete="RESTRICT")),
     sa.Column("user_session_id", pg.UUID(as_uuid=True)),
     sa.Column("agent_type", sa.String(100), nullable=False),
+    *vocabulary_column("agent_sessions", "agent_type", "agent_session_type"),
     jsonb("agent_config"),
     jsonb("personas_active", default="[]"),
     jsonb("governance_state"),
@@ -71,7 +73,7 @@ agent_sessions = sa.Table(
     sa.Index("ix_agent_sessions_user_created", "user_id", "created_at"),
     sa.Index("ix_agent_sessions_status", "status"),
     sa.Index("ix_agent_sessions_created_at", "created_at"),
-    sa.Index("ix_agent_sessions_agent_type", "agent_type"),
+    sa.Index("ix_agent_sessions_agent_type", "agent_type", "agent_type_vocabulary"),
     sa.Index("ix_agent_sessions_token_cost", "token_cost"),
     sa.Index("ix_agent_sessions_agent_created", "agent_id", "created_at"),
     sa.Index("ix_agent_sessions_user_session", "user_id", "user_session_id"),

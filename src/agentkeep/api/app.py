@@ -19,6 +19,7 @@ from agentkeep.api.routers import (
     keys,
     messages,
     personas,
+    profile,
     user_sessions,
     users,
 )
@@ -26,7 +27,7 @@ from agentkeep.database import migrate
 from agentkeep.keep import Keep
 from agentkeep.settings import Settings, load_settings
 
-ROUTERS = (users, keys, user_sessions, agents, personas, agent_sessions, conversations, messages)
+ROUTERS = (users, keys, user_sessions, agents, personas, agent_sessions, conversations, messages, profile)
 
 
 def create_app(*, keep: Keep | None = None, settings: Settings | None = None) -> FastAPI:

@@ -20,12 +20,20 @@ import typer
 from agentkeep.cli.output import fail, out, print_line, run, settings
 from agentkeep.errors import AgentkeepError
 from agentkeep.keep import Keep
+from agentkeep.profiles.loader import load_profile
 from agentkeep.settings import Settings
 
 if TYPE_CHECKING:
     import uvicorn
 
 HostOption = Annotated[str | None, typer.Option(help="Address to listen on (default AGENTKEEP_HOST).")]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Profile to apply: a shipped name or a file (default AGENTKEEP_PROFILE, else default).",
+    ),
+]
 PortOption = Annotated[
     int | None, typer.Option(help="Port to listen on, 1 to 65535 (default AGENTKEEP_PORT).")
 ]
@@ -34,9 +42,14 @@ LOWEST_PORT = 1
 HIGHEST_PORT = 65535
 
 
-def up(host: HostOption = None, port: PortOption = None) -> None:
-    """Start the embedded database, migrate, and serve the API. First run prints a service key."""
-    _serve_command(host, port, first_run_key=True)
+def up(host: HostOption = None, port: PortOption = None, profile: ProfileOption = None) -> None:
+    """Start the embedded database, migrate, apply the profile, serve the API. First run prints a key."""
+    spec = profile or settings().profile or "default"
+    try:
+        load_profile(spec)  # a bad file is one line before anything starts
+    except AgentkeepError as exc:
+        fail(exc.detail)
+    _serve_command(host, port, first_run_key=True, apply_profile=spec)
 
 
 def serve(host: HostOption = None, port: PortOption = None) -> None:
@@ -44,7 +57,9 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
     _serve_command(host, port, first_run_key=False)
 
 
-def _serve_command(host: str | None, port: int | None, *, first_run_key: bool) -> None:
+def _serve_command(
+    host: str | None, port: int | None, *, first_run_key: bool, apply_profile: str | None = None
+) -> None:
     if port is not None and not LOWEST_PORT <= port <= HIGHEST_PORT:
         fail(f"--port: {port} is not a port number ({LOWEST_PORT} to {HIGHEST_PORT})")
     loaded = settings()
@@ -52,7 +67,11 @@ def _serve_command(host: str | None, port: int | None, *, first_run_key: bool) -
     port = port if port is not None else loaded.port
     listener = bind_listener(host, port)
     try:
-        run(_serve(loaded, listener, url_of(host, port), first_run_key=first_run_key))
+        run(
+            _serve(
+                loaded, listener, url_of(host, port), first_run_key=first_run_key, apply_profile=apply_profile
+            )
+        )
     finally:
         listener.close()
 
@@ -81,13 +100,20 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return listener
 
 
-async def _serve(settings: Settings, listener: socket.socket, url: str, *, first_run_key: bool) -> None:
+async def _serve(
+    settings: Settings,
+    listener: socket.socket,
+    url: str,
+    *,
+    first_run_key: bool,
+    apply_profile: str | None = None,
+) -> None:
     import uvicorn
 
     from agentkeep.api.app import create_app
     from agentkeep.api.server import ProblemH11Protocol
 
-    keep = await Keep.connect(settings)
+    keep = await Keep.connect(settings, apply_profile=apply_profile)
     try:
         if first_run_key and (created := await keep.access_keys.create_first_service_key()):
             out.print("A service key was created for this new database. It is shown once; keep it:")

@@ -59,3 +59,43 @@ def jsonb(name: str, *, default: str | None = "{}", nullable: bool = False) -> s
 def one_of(column: str, values: tuple[str, ...], name: str) -> sa.CheckConstraint:
     allowed = ", ".join(f"'{value}'" for value in values)
     return sa.CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+def vocabulary_column(
+    table: str, column: str, vocabulary: str
+) -> tuple[sa.Column[Any], sa.ForeignKeyConstraint]:
+    """What ties ``table.column`` to the terms of ``vocabulary`` in ``vocabulary_terms``.
+
+    A stored generated column holding the vocabulary's name, and a foreign key from
+    (that column, ``column``) to the catalog: a term some row uses cannot be deleted. The
+    column's ``info`` records the pair, so the list of vocabulary columns is read from here
+    (one source). A trigger gives the error that names the column and the term (migration 0004).
+    """
+    generated = sa.Column(
+        f"{column}_vocabulary",
+        sa.String(63),
+        sa.Computed(f"'{vocabulary}'", persisted=True),
+        info={"vocabulary": vocabulary, "term_column": column},
+    )
+    key = sa.ForeignKeyConstraint(
+        [f"{column}_vocabulary", column],
+        ["vocabulary_terms.vocabulary", "vocabulary_terms.term"],
+        name=f"fk_{table}_{column}_terms",
+        ondelete="RESTRICT",
+    )
+    return generated, key
+
+
+def vocabulary_columns(tables: sa.MetaData) -> list[tuple[str, str, str]]:
+    """(table, column, vocabulary) of every column tied to a vocabulary by :func:`vocabulary_column`."""
+    return [
+        (table.name, column.info["term_column"], column.info["vocabulary"])
+        for table in tables.sorted_tables
+        for column in table.columns
+        if "vocabulary" in column.info
+    ]
+
+
+def vocabulary_check_name(table: str, column: str) -> str:
+    """The name the vocabulary trigger's error gives as its constraint (error translation reads it)."""
+    return f"vk_{table}_{column}"

@@ -17,6 +17,7 @@ from agentkeep.database.metadata import (
     timestamps,
     user_id_column,
     version_column,
+    vocabulary_column,
 )
 
 SESSION_STATUSES = ("active", "ended", "expired", "revoked")
@@ -28,6 +29,7 @@ user_sessions = sa.Table(
     id_column(),
     sa.Column("token_hash", sa.LargeBinary, nullable=False),
     sa.Column("session_type", sa.String(50), nullable=False, server_default="interactive"),
+    *vocabulary_column("user_sessions", "session_type", "user_session_type"),
     jsonb("session_context"),
     sa.Column("ip_address", pg.INET),
     sa.Column("user_agent", sa.Text),
@@ -44,6 +46,7 @@ user_sessions = sa.Table(
     sa.CheckConstraint("(status = 'active') = (ended_at IS NULL)", name="ended_iff_not_active"),
     sa.UniqueConstraint("user_id", "token_hash"),
     sa.Index("ix_user_sessions_user_id_status", "user_id", "status"),
+    sa.Index("ix_user_sessions_session_type", "session_type", "session_type_vocabulary"),
     sa.Index(
         "ix_user_sessions_active_activity", "last_activity_at", postgresql_where=sa.text("status = 'active'")
     ),
