@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from agentkeep.keep import Keep
 
 
 @pytest.fixture
-async def raw_client(keep: Keep) -> httpx.AsyncClient:
+async def raw_client(keep: Keep) -> AsyncIterator[httpx.AsyncClient]:
     """Answers of the app as a client sees them, even if a handler raised."""
     transport = httpx.ASGITransport(app=create_app(keep=keep), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://agentkeep.test") as http:
@@ -58,10 +59,10 @@ async def test_json_too_deep_for_the_parser_is_refused_naming_the_field(
 ) -> None:
     json_headers = alice.headers | {"content-type": "application/json"}
     before = (await raw_client.get("/api/conversations", headers=alice.headers)).json()["items"]
-    body = '{"title": "a \\" { [ , tricky", "metadata": {"m": %s}}' % _nested(depth)
+    body = '{"title": "a \\" { [ , tricky", "metadata": {"m": ' + _nested(depth) + "}}"
     created = await raw_client.post("/api/conversations", content=body.encode(), headers=json_headers)
     assert_problem(created, 422, field="metadata")
-    arrays = '{"agent_type": "assistant", "personas_active": %s}' % ("[" * depth + "]" * depth)
+    arrays = '{"agent_type": "assistant", "personas_active": ' + "[" * depth + "]" * depth + "}"
     started = await raw_client.post("/api/agent-sessions", content=arrays.encode(), headers=json_headers)
     assert_problem(started, 422, field="personas_active")
     top = await raw_client.post("/api/conversations", content=("[" * depth).encode(), headers=json_headers)
@@ -73,11 +74,14 @@ async def test_json_too_deep_for_the_parser_is_refused_naming_the_field(
 async def test_activations_of_another_users_or_an_unknown_session_are_404(
     raw_client: httpx.AsyncClient, alice: Account, bob: Account
 ) -> None:
-    started = await raw_client.post("/api/agent-sessions", json={"agent_type": "assistant"}, headers=alice.headers)
+    started = await raw_client.post(
+        "/api/agent-sessions", json={"agent_type": "assistant"}, headers=alice.headers
+    )
     assert started.status_code == 201, started.text
     session_id = started.json()["id"]
     own = await raw_client.get(f"/api/agent-sessions/{session_id}/persona-activations", headers=alice.headers)
     assert own.status_code == 200 and own.json()["items"] == []
     for who, session in [(bob, session_id), (alice, str(uuid.uuid4()))]:
-        listed = await raw_client.get(f"/api/agent-sessions/{session}/persona-activations", headers=who.headers)
+        url = f"/api/agent-sessions/{session}/persona-activations"
+        listed = await raw_client.get(url, headers=who.headers)
         assert_problem(listed, 404)
