@@ -148,6 +148,8 @@ Text = Annotated[str, AfterValidator(check_text)]
 Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
 """A non-negative count stored in an integer (int4) column."""
+SessionTtl = Annotated[int, Field(ge=60, le=31_536_000)]
+"""Seconds a user session lives: a year at most, for a request and AGENTKEEP_SESSION_TTL_SECONDS alike."""
 Version = Annotated[
     int, Field(ge=1, le=INT32_MAX, description="The version you read; a stale one is refused (409).")
 ]
