@@ -18,6 +18,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
@@ -52,6 +53,20 @@ def check_text(value: str) -> str:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ValueError(f"is not valid Unicode: a lone surrogate at character {exc.start}") from None
+    return value
+
+
+def check_datetime(value: datetime) -> datetime:
+    """A time PostgreSQL can store: timestamptz is kept in UTC, which must be a Python datetime too.
+
+    0001-01-01T00:00+14:00 is in year 0 in UTC (and 9999-12-31T23:59-14:00 in year 10000), which
+    the driver cannot convert.
+    """
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range: in UTC it falls outside the years 1 to 9999") from None
     return value
 
 
@@ -133,6 +148,8 @@ Text = Annotated[str, AfterValidator(check_text)]
 Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
 """A non-negative count stored in an integer (int4) column."""
+SessionTtl = Annotated[int, Field(ge=60, le=31_536_000)]
+"""Seconds a user session lives: a year at most, for a request and AGENTKEEP_SESSION_TTL_SECONDS alike."""
 Version = Annotated[
     int, Field(ge=1, le=INT32_MAX, description="The version you read; a stale one is refused (409).")
 ]
@@ -156,6 +173,8 @@ class Input(BaseModel):
             check_text(value)
         elif isinstance(value, SecretStr):
             check_text(value.get_secret_value())
+        elif isinstance(value, datetime):
+            check_datetime(value)
         elif value is None and info.field_name not in (None, "version") and cls.stored_in is not None:
             # (a null ``version`` is not written: it means "whatever the version is")
             column = cls.stored_in.c.get(str(info.field_name))

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentkeep.database.roles import APP_ROLE
 from agentkeep.errors import ConfigurationError
-from agentkeep.models import error_message
+from agentkeep.models import SessionTtl, error_message
 
 
 def _default_data_dir() -> Path:
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     max_request_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     pool_size: Annotated[int, Field(ge=1, le=200)] = 10
-    session_ttl_seconds: Annotated[int, Field(ge=60)] = 86_400
+    session_ttl_seconds: SessionTtl = 86_400
     profile: str | None = Field(
         default=None,
         description=(

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agentkeep.errors import AgentkeepError, Unauthenticated
-from agentkeep.models import field_errors
+from agentkeep.models import MAX_JSON_DEPTH, field_errors
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://agentkeep.dev/problems/"
@@ -107,8 +108,52 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(422, detail, title="Invalid input", instance=request.url.path, errors=errors)
 
 
+def _too_deep_at(text: str) -> str:
+    """The top-level field holding the first container nested deeper than MAX_JSON_DEPTH.
+
+    For a body too deep for the JSON parser itself (a RecursionError about 1,000 levels down):
+    walks the text without recursion, tracking object keys and array indexes.
+    """
+    path: list[list[Any]] = []  # [kind, key or index, expecting a key]
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == '"':
+            end = index + 1
+            while end < len(text) and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            if path and path[-1][0] == "{" and path[-1][2]:
+                path[-1][1], path[-1][2] = json.loads(text[index : end + 1]), False
+            index = end
+        elif char in "{[":
+            if len(path) >= MAX_JSON_DEPTH:
+                break
+            path.append([char, 0, char == "{"])
+        elif char in "}]" and path:
+            path.pop()
+        elif char == "," and path:
+            if path[-1][0] == "[":
+                path[-1][1] += 1
+            else:
+                path[-1][2] = True
+        index += 1
+    # The input at fault is the body's top-level field (a JSON field is refused as a whole).
+    return str(path[0][1]) if path and path[0][0] == "{" and not path[0][2] else "body"
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, RecursionError):
+        # Valid JSON nested too deep for the parser: refused like a deep value in any JSON field.
+        field = _too_deep_at((await request.body()).decode("utf-8", "replace"))
+        message = f"is nested deeper than {MAX_JSON_DEPTH} levels"
+        return problem(
+            422,
+            f"{field}: {message}",
+            title="Invalid input",
+            instance=request.url.path,
+            errors=[{"field": field, "message": message}],
+        )
     headers = dict(exc.headers) if exc.headers else None
     return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=headers)
 

@@ -103,6 +103,10 @@ class PersonaService:
     async def activations(
         self, actor: Actor, agent_session_id: uuid.UUID
     ) -> builtins.list[PersonaActivation]:
+        user_id = acting_user(actor)
         async with self._database.transaction(as_principal(actor)) as tx:
-            rows = await repository.activations_of_session(tx.conn, acting_user(actor), agent_session_id)
+            # An unknown (or another user's) session is a 404, as for every other route under it.
+            if await agent_sessions.get(tx.conn, user_id, agent_session_id) is None:
+                raise NotFound("agent session not found", field="agent_session_id")
+            rows = await repository.activations_of_session(tx.conn, user_id, agent_session_id)
         return read_all(PersonaActivation, rows, what="persona activation")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from agentkeep.models import Input, JsonObject, Output
+from agentkeep.models import Input, JsonObject, Output, SessionTtl
 
 
 class NewUserSession(Input):
@@ -17,7 +17,7 @@ class NewUserSession(Input):
     session_context: JsonObject = Field(default_factory=dict)
     ip_address: IPv4Address | IPv6Address | None = None
     user_agent: Annotated[str, Field(max_length=2048)] | None = None
-    ttl_seconds: Annotated[int, Field(ge=60, le=31_536_000)] | None = None
+    ttl_seconds: SessionTtl | None = None
 
 
 class UserSession(Output):
