@@ -24,7 +24,8 @@ from agentkeep import correlation
 from agentkeep.database.engine import Database
 
 CORRELATION_SCOPE_KEY = "agentkeep.correlation_id"
-UNMATCHED_ROUTE = "unmatched"
+UNMATCHED_ROUTE = "unmatched"  # no route has this path: a 404
+UNROUTED = "unrouted"  # answered before routing
 _HEADER = correlation.HEADER.lower().encode("latin-1")
 
 
@@ -99,7 +100,10 @@ def route_template(app: Any, scope: Scope) -> str:
     for candidate in app.router.routes:
         match, _ = candidate.matches(scope)
         if match is Match.FULL:
-            return str(candidate.path)
+            path = getattr(candidate, "path", None)
+            # An included router tells no template until it routes: the request was refused
+            # before routing (a 413 from the body limit).
+            return path if isinstance(path, str) else UNROUTED
     return UNMATCHED_ROUTE
 
 
