@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from agentkeep import __version__
 from agentkeep.api import problems
-from agentkeep.api.dependencies import ActivityClock, KeepDep
+from agentkeep.api.dependencies import ActivityClock
 from agentkeep.api.limits import BodySizeLimit
+from agentkeep.api.observability import Metrics, Observability
 from agentkeep.api.routers import (
     agent_sessions,
     agents,
     conversations,
+    health,
     keys,
     messages,
     personas,
@@ -23,11 +25,21 @@ from agentkeep.api.routers import (
     user_sessions,
     users,
 )
-from agentkeep.database import migrate
 from agentkeep.keep import Keep
 from agentkeep.settings import Settings, load_settings
 
-ROUTERS = (users, keys, user_sessions, agents, personas, agent_sessions, conversations, messages, profile)
+ROUTERS = (
+    health,
+    users,
+    keys,
+    user_sessions,
+    agents,
+    personas,
+    agent_sessions,
+    conversations,
+    messages,
+    profile,
+)
 
 
 def create_app(*, keep: Keep | None = None, settings: Settings | None = None) -> FastAPI:
@@ -60,24 +72,10 @@ def create_app(*, keep: Keep | None = None, settings: Settings | None = None) ->
     app.state.activity = ActivityClock()
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    # Added last, so outermost: it sees (and tags with the correlation id) even a refused body.
+    app.state.metrics = Metrics(app)
+    app.add_middleware(Observability, fastapi_app=app, metrics=app.state.metrics)
     for module in ROUTERS:
         app.include_router(module.router)
-
-    @app.get("/health", tags=["health"])
-    async def health() -> dict[str, str]:
-        """Liveness: the process answers. It does not touch the database (see /ready)."""
-        return {"status": "ok"}
-
-    @app.get("/ready", tags=["health"], responses={503: problems.PROBLEM_RESPONSES[503]})
-    async def ready(keep: KeepDep) -> Response:
-        """Readiness: the database answers and its schema has no pending migration (else 503)."""
-        try:
-            pending = await migrate.pending(keep.database)
-        except Exception:  # any failure to reach the database or read its revision: not ready
-            return problems.problem(503, "the database is not reachable", instance="/ready")
-        if pending:
-            detail = f"the database has {len(pending)} pending migration(s): {', '.join(pending)}"
-            return problems.problem(503, detail, instance="/ready")
-        return Response('{"status":"ready"}', media_type="application/json")
 
     return app

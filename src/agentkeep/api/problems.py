@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from agentkeep.api.observability import CORRELATION_SCOPE_KEY
+from agentkeep.correlation import HEADER
 from agentkeep.errors import AgentkeepError, Unauthenticated
 from agentkeep.models import MAX_JSON_DEPTH, field_errors
 
@@ -160,9 +162,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The details go to the server's log (Starlette re-raises after answering), not to the client.
+    # This answer is sent outside the middleware that adds X-Correlation-Id, so it adds it itself.
+    correlation_id = request.scope.get(CORRELATION_SCOPE_KEY)
+    headers = {HEADER: correlation_id} if correlation_id else None
     if isinstance(exc, OSError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
-        return problem(503, "the database is not reachable; try again", instance=request.url.path)
-    return problem(500, "an unexpected error; it has been logged", instance=request.url.path)
+        return problem(
+            503, "the database is not reachable; try again", instance=request.url.path, headers=headers
+        )
+    return problem(500, "an unexpected error; it has been logged", instance=request.url.path, headers=headers)
 
 
 def install(app: FastAPI) -> None:

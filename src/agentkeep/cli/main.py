@@ -60,7 +60,10 @@ def root(
 
 @app.command()
 def doctor(as_json: JsonOption = False) -> None:
-    """Check the database, pgvector, roles, row-level security and migrations."""
+    """Check the database, pgvector, roles, row-level security, durability, health and migrations.
+
+    A warning (yellow) is shown but does not fail: the exit code is 1 only for a failed check.
+    """
     checks = run(with_database(settings(), run_checks))
     healthy = all(check.ok for check in checks)
     if as_json:
@@ -68,7 +71,13 @@ def doctor(as_json: JsonOption = False) -> None:
     else:
         listing = table("check", "", "detail")
         for check in checks:
-            listing.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]FAIL[/red]", check.detail)
+            if not check.ok:
+                state, detail = "[red]FAIL[/red]", check.detail
+            elif check.warning:
+                state, detail = "[yellow]WARN[/yellow]", f"{check.warning} ({check.detail})"
+            else:
+                state, detail = "[green]ok[/green]", check.detail
+            listing.add_row(check.name, state, detail)
         out.print(listing)
     if not healthy:
         raise typer.Exit(1)

@@ -51,9 +51,12 @@ TABLE_SECURITY = sa.text(
 
 @dataclass(frozen=True)
 class Check:
+    """One finding. ``ok`` False fails doctor; a ``warning`` is shown but does not fail it."""
+
     name: str
     ok: bool
     detail: str
+    warning: str | None = None
 
 
 DatabaseCheck = Callable[[AsyncConnection, DeclaredSchema | None], Awaitable[Check]]
@@ -183,6 +186,51 @@ async def distribution(conn: AsyncConnection, schema: DeclaredSchema | None) -> 
     return Check("distribution", not wrong, detail)
 
 
+DURABILITY_SETTINGS = sa.text(
+    "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit') ORDER BY name"
+)
+
+
+async def durability(conn: AsyncConnection, schema: DeclaredSchema | None) -> Check:
+    """Warns when a crash could corrupt data (fsync off) or lose the last commits (synchronous_commit off)."""
+    settings = {name: setting for name, setting in await conn.execute(DURABILITY_SETTINGS)}
+    detail = ", ".join(f"{name}={value}" for name, value in sorted(settings.items()))
+    risks = []
+    if settings.get("fsync") == "off":
+        risks.append("fsync is off: a crash of the server or machine can corrupt the database")
+    if settings.get("synchronous_commit") == "off":
+        risks.append("synchronous_commit is off: a crash can lose the last commits already acknowledged")
+    return Check("durability", True, detail, "; ".join(risks) or None)
+
+
+# Seed 001's db_health_check(), served by name in the devassist compatibility schema (migration
+# 0003), is the one source of the three metrics and their thresholds; doctor reads it as the owner.
+HEALTH_CHECK_PRESENT = sa.text("SELECT to_regprocedure('devassist.db_health_check()') IS NOT NULL")
+HEALTH_CHECK = sa.text(
+    "SELECT metric::text, value::float8, threshold::float8 FROM devassist.db_health_check()"
+)
+# The seed compares every metric as value <= threshold, which flags a GOOD cache hit ratio (95%
+# against 90%) and passes a bad one: a ratio is healthy at or above its threshold.
+AT_LEAST_THRESHOLD = frozenset({"cache_hit_ratio"})
+
+
+async def health_metrics(conn: AsyncConnection, schema: DeclaredSchema | None) -> Check:
+    """Seed 001's health metrics: active connections, database size (MB), cache hit ratio (%)."""
+    name = "health metrics"
+    if not (await conn.execute(HEALTH_CHECK_PRESENT)).scalar():
+        return Check(
+            name, True, "not read: devassist.db_health_check() is missing (run `agentkeep migrate up`)"
+        )
+    values, beyond = [], []
+    for metric, value, threshold in await conn.execute(HEALTH_CHECK):
+        healthy = value >= threshold if metric in AT_LEAST_THRESHOLD else value <= threshold
+        bound = ">=" if metric in AT_LEAST_THRESHOLD else "<="
+        values.append(f"{metric}={value:g} (ok {bound} {threshold:g})")
+        if not healthy:
+            beyond.append(f"{metric} is {value:g}, threshold {bound} {threshold:g}")
+    return Check(name, True, ", ".join(values), "; ".join(beyond) or None)
+
+
 DATABASE_CHECKS: tuple[DatabaseCheck, ...] = (
     server_version,
     pgvector,
@@ -190,6 +238,8 @@ DATABASE_CHECKS: tuple[DatabaseCheck, ...] = (
     application_role_creates_nothing,
     row_level_security,
     distribution,
+    durability,
+    health_metrics,
 )
 
 

@@ -118,6 +118,21 @@ class DriverPool:
         # later one at connect time, so no connection pays a round trip for it again.
         self._settings: dict[str, str] | None = None
 
+    # Read-only views for metrics: plain attribute reads, nothing added to borrowing or giving back.
+    @property
+    def size(self) -> int:
+        """How many idle connections are kept (up to twice as many may be open)."""
+        return self._keep
+
+    @property
+    def open_count(self) -> int:
+        """Connections open now: lent out plus idle."""
+        return self._open
+
+    @property
+    def idle_count(self) -> int:
+        return len(self._idle)
+
     async def acquire(self) -> tuple[asyncpg.Connection[Any], bool]:
         """A connection, and whether it was kept idle in the pool (False: opened just now)."""
         while True:
