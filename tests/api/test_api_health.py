@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +14,6 @@ from support import PROBLEM_JSON, Account
 
 from agentkeep.api.app import create_app
 from agentkeep.correlation import current_correlation_id
-from agentkeep.database.bootstrap import drop_database, ensure_database
 from agentkeep.database.engine import Database
 from agentkeep.database.urls import DatabaseUrls
 from agentkeep.keep import Keep
@@ -95,22 +95,17 @@ async def test_readyz_is_503_while_the_database_is_down_and_healthz_is_not(keep:
 
 
 async def test_readyz_is_503_with_pending_migrations_and_metrics_count_them(
-    keep: Keep, urls: DatabaseUrls
+    keep: Keep, database_factory: Any
 ) -> None:
-    name = f"agentkeep_readyz_{uuid.uuid4().hex[:8]}"
-    await ensure_database(urls, name)
-    fresh = DatabaseUrls(
-        owner=urls.owner.set(database=name), app=urls.app.set(database=name), superuser=urls.superuser
-    )
-    database = Database.from_urls(fresh)
-    try:
-        app = create_app(keep=Keep(database, keep.settings))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            response = await http.get("/readyz")
-            metrics = await http.get("/metrics")
-    finally:
-        await database.close()
-        await drop_database(urls, name)
+    async with database_factory(f"agentkeep_readyz_{uuid.uuid4().hex[:8]}") as fresh:
+        database = Database.from_urls(fresh)
+        try:
+            app = create_app(keep=Keep(database, keep.settings))
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+                response = await http.get("/readyz")
+                metrics = await http.get("/metrics")
+        finally:
+            await database.close()
     assert response.status_code == 503
     assert "pending migration" in response.json()["detail"]
     samples = _samples(metrics.text)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import h11
 import httpx
@@ -15,7 +16,6 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from agentkeep.api.app import create_app
 from agentkeep.api.server import ProblemH11Protocol
-from agentkeep.database.bootstrap import drop_database, ensure_database
 from agentkeep.database.engine import Database
 from agentkeep.database.urls import DatabaseUrls
 from agentkeep.keep import Keep
@@ -64,20 +64,15 @@ async def test_health_is_liveness_and_ready_says_the_database_is_down(keep: Keep
     assert "not reachable" in not_ready.json()["detail"]
 
 
-async def test_not_ready_while_migrations_are_pending(keep: Keep, urls: DatabaseUrls) -> None:
-    name = f"agentkeep_ready_{uuid.uuid4().hex[:8]}"
-    await ensure_database(urls, name)
-    fresh_urls = DatabaseUrls(
-        owner=urls.owner.set(database=name), app=urls.app.set(database=name), superuser=urls.superuser
-    )
-    database = Database.from_urls(fresh_urls)
-    try:
-        app = create_app(keep=Keep(database, keep.settings))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            response = await http.get("/ready")
-    finally:
-        await database.close()
-        await drop_database(urls, name)
+async def test_not_ready_while_migrations_are_pending(keep: Keep, database_factory: Any) -> None:
+    async with database_factory(f"agentkeep_ready_{uuid.uuid4().hex[:8]}") as fresh_urls:
+        database = Database.from_urls(fresh_urls)
+        try:
+            app = create_app(keep=Keep(database, keep.settings))
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+                response = await http.get("/ready")
+        finally:
+            await database.close()
     assert response.status_code == 503
     assert "pending migration" in response.json()["detail"]
     assert "0001" in response.json()["detail"]
