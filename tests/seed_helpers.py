@@ -11,6 +11,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -79,45 +80,32 @@ async def add_user_row(conn: asyncpg.Connection, email: str | None = None) -> uu
     return user_id
 
 
+async def insert_row(conn: asyncpg.Connection, table: str, values: dict[str, Any]) -> None:
+    """INSERT one row of ``values``; the names are the tests' own column names, values go as parameters."""
+    names = ", ".join(values)
+    params = ", ".join(f"${i}" for i in range(1, 1 + len(values)))
+    await conn.execute(f"INSERT INTO {table} ({names}) VALUES ({params})", *values.values())
+
+
 async def add_user_session(conn: asyncpg.Connection, user_id: uuid.UUID, **columns: Any) -> uuid.UUID:
     session_id = new_id()
-    values = {"token_hash": sha256_bytes()} | columns
-    names = ", ".join(values)
-    params = ", ".join(f"${i}" for i in range(3, 3 + len(values)))
-    await conn.execute(
-        f"INSERT INTO user_sessions (user_id, id, expires_at, {names}) "
-        f"VALUES ($1, $2, now() + interval '1 day', {params})",
-        user_id,
-        session_id,
-        *values.values(),
-    )
+    expires_at = datetime.now(UTC) + timedelta(days=1)
+    values = {"user_id": user_id, "id": session_id, "expires_at": expires_at, "token_hash": sha256_bytes()}
+    await insert_row(conn, "user_sessions", values | columns)
     return session_id
 
 
 async def add_agent_session(conn: asyncpg.Connection, user_id: uuid.UUID, **columns: Any) -> uuid.UUID:
     session_id = new_id()
-    values = {"agent_type": "developer"} | columns
-    names = ", ".join(values)
-    params = ", ".join(f"${i}" for i in range(3, 3 + len(values)))
-    await conn.execute(
-        f"INSERT INTO agent_sessions (user_id, id, {names}) VALUES ($1, $2, {params})",
-        user_id,
-        session_id,
-        *values.values(),
+    await insert_row(
+        conn, "agent_sessions", {"user_id": user_id, "id": session_id, "agent_type": "developer"} | columns
     )
     return session_id
 
 
 async def add_conversation(conn: asyncpg.Connection, user_id: uuid.UUID, **columns: Any) -> uuid.UUID:
     conversation_id = new_id()
-    names = "".join(f", {name}" for name in columns)
-    params = "".join(f", ${i}" for i in range(3, 3 + len(columns)))
-    await conn.execute(
-        f"INSERT INTO conversations (user_id, id{names}) VALUES ($1, $2{params})",
-        user_id,
-        conversation_id,
-        *columns.values(),
-    )
+    await insert_row(conn, "conversations", {"user_id": user_id, "id": conversation_id} | columns)
     return conversation_id
 
 
@@ -131,18 +119,8 @@ async def add_message(
     **columns: Any,
 ) -> uuid.UUID:
     message_id = new_id()
-    names = "".join(f", {name}" for name in columns)
-    params = "".join(f", ${i}" for i in range(6, 6 + len(columns)))
-    await conn.execute(
-        f"INSERT INTO messages (user_id, id, conversation_id, role, content{names}) "
-        f"VALUES ($1, $2, $3, $4, $5{params})",
-        user_id,
-        message_id,
-        conversation_id,
-        role,
-        content,
-        *columns.values(),
-    )
+    values = {"user_id": user_id, "id": message_id, "conversation_id": conversation_id, "role": role}
+    await insert_row(conn, "messages", values | {"content": content} | columns)
     return message_id
 
 
