@@ -15,6 +15,7 @@ from agentkeep.api.limits import BodySizeLimit
 from agentkeep.api.observability import Metrics, Observability
 from agentkeep.api.routers import (
     agent_sessions,
+    audit,
     agents,
     conversations,
     health,
@@ -39,6 +40,7 @@ ROUTERS = (
     conversations,
     messages,
     profile,
+    audit,
 )
 
 
