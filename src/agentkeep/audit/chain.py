@@ -151,10 +151,12 @@ class ChainChecker:
             )
         if head is None:
             return Break(self.user_id, None, "chain has entries but no head row")
+        if head[0] > last_seq:
+            return Break(
+                self.user_id, last_seq + 1, f"entry missing: the head row says seq {head[0]}, the chain ends at {last_seq}"
+            )
         if head != (last_seq, self.expected_hash):
             return Break(
-                self.user_id,
-                None,
-                f"head row says seq {head[0]}, the chain ends at seq {last_seq} with another hash",
+                self.user_id, None, f"head row (seq {head[0]}) differs from the chain's end (seq {last_seq})"
             )
         return None

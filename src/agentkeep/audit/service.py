@@ -7,8 +7,10 @@ application role's, under row-level security.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 
 from agentkeep.actors import Actor, acting_user, as_principal
@@ -42,6 +44,72 @@ def parse_heads(document: object) -> dict[str, dict[int, bytes]]:
     return parsed
 
 
+async def verify_on(
+    driver: asyncpg.Connection[Any],
+    tables: Sequence[sa.Table],
+    user_id: uuid.UUID | None = None,
+    *,
+    against: SavedHeads | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Verification on a connection that can read every chain (the owner acting as operator, or
+    a superuser), inside its transaction: chains, heads, saved heads, then the live rows of
+    ``tables`` (none: skip the live-row check)."""
+    if not driver.is_in_transaction():  # the server-side cursor lives in a transaction
+        async with driver.transaction(readonly=True):
+            return await verify_on(driver, tables, user_id, against=against, progress=progress)
+    saved = parse_heads(against) if against is not None else {}
+    if user_id is not None:
+        saved = {user: heads for user, heads in saved.items() if user == str(user_id)}
+    breaks: list[Break] = []
+    entries = 0
+    heads = await repository.heads(driver, user_id)
+    checker: ChainChecker | None = None
+    seen: set[str] = set()
+    pending = 0
+    async for entry in repository.stream_entries(driver, user_id):
+        if checker is None or checker.user_id != entry[USER_ID]:
+            if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
+                breaks.append(broken)
+            checker = ChainChecker(entry[USER_ID], saved.get(entry[USER_ID]))
+            seen.add(checker.user_id)
+        checker.feed(entry)
+        entries += 1
+        pending += 1
+        if progress is not None and pending == PROGRESS_EVERY:
+            progress(pending)
+            pending = 0
+    if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
+        breaks.append(broken)
+    if progress is not None and pending:
+        progress(pending)
+    for user in sorted({*heads, *saved} - seen):
+        behind = saved.get(user)
+        problem = (
+            f"chain has no entries, before the saved head at seq {max(behind)} (rolled back or truncated)"
+            if behind
+            else "head row without entries (chain removed)"
+        )
+        breaks.append(Break(user, min(behind) if behind else None, problem))
+    problems = await live_row_problems(driver, tables, user_id)
+    return VerifyReport(entries=entries, chains=len(seen), breaks=breaks, live_rows=problems)
+
+
+async def live_row_problems(
+    driver: asyncpg.Connection[Any], tables: Sequence[sa.Table], user_id: uuid.UUID | None = None
+) -> list[LiveRowProblem]:
+    """Live rows that differ from the last entry written for them (or that no entry knows)."""
+    problems = []
+    for table in tables:
+        if user_id is not None and table.info.get("tenancy") not in ("user", "handle"):
+            continue
+        for row in await repository.live_row_problems(driver, table, user_id, LIVE_ROW_PROBLEMS_PER_TABLE):
+            problems.append(
+                LiveRowProblem(table_name=table.name, user_id=row[0], seq=row[1], record_id=row[2], problem=row[3])
+            )
+    return problems
+
+
 class AuditService:
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -65,56 +133,15 @@ class AuditService:
         live_rows: bool = True,
     ) -> VerifyReport:
         """Recompute every chain (or one user's); name each chain's first broken link."""
-        saved = parse_heads(against) if against is not None else {}
-        wanted = None if user_id is None else str(user_id)
-        if wanted is not None:
-            saved = {user: heads for user, heads in saved.items() if user == wanted}
-        breaks: list[Break] = []
-        entries = 0
         async with self._database.owner_transaction() as conn:
             await conn.execute(sa.text(repository.ACT_AS_OPERATOR))
-            driver = await repository.driver_of(conn)
-            heads = await repository.heads(driver, user_id)
-            checker: ChainChecker | None = None
-            seen: set[str] = set()
-            pending = 0
-            async for entry in repository.stream_entries(driver, user_id):
-                if checker is None or checker.user_id != entry[USER_ID]:
-                    if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
-                        breaks.append(broken)
-                    checker = ChainChecker(entry[USER_ID], saved.get(entry[USER_ID]))
-                    seen.add(checker.user_id)
-                checker.feed(entry)
-                entries += 1
-                pending += 1
-                if progress is not None and pending == PROGRESS_EVERY:
-                    progress(pending)
-                    pending = 0
-            if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
-                breaks.append(broken)
-            if progress is not None and pending:
-                progress(pending)
-            for user in sorted({*heads, *saved} - seen):
-                behind = saved.get(user)
-                problem = (
-                    f"chain has no entries, before the saved head at seq {max(behind)} (rolled back or truncated)"
-                    if behind
-                    else "head row without entries (chain removed)"
-                )
-                breaks.append(Break(user, min(behind) if behind else None, problem))
-            problems = await self._live_rows(driver, user_id) if live_rows else []
-        return VerifyReport(entries=entries, chains=len(seen), breaks=breaks, live_rows=problems)
-
-    async def _live_rows(self, driver: repository.asyncpg.Connection, user_id: uuid.UUID | None) -> list[LiveRowProblem]:  # type: ignore[type-arg]
-        problems = []
-        for table in self._audited_tables():
-            if user_id is not None and table.info.get("tenancy") not in ("user", "handle"):
-                continue
-            for row in await repository.live_row_problems(driver, table, user_id, LIVE_ROW_PROBLEMS_PER_TABLE):
-                problems.append(
-                    LiveRowProblem(table_name=table.name, user_id=row[0], seq=row[1], record_id=row[2], problem=row[3])
-                )
-        return problems
+            return await verify_on(
+                await repository.driver_of(conn),
+                self._audited_tables() if live_rows else [],
+                user_id,
+                against=against,
+                progress=progress,
+            )
 
     async def head(self) -> dict[str, dict[str, object]]:
         """Every chain's head, ``{user: {"seq": n, "hash": hex}}``, to keep outside the database."""
