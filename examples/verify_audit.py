@@ -17,7 +17,8 @@ ENTRIES = """
 SELECT user_id::text, seq, id::text, (extract(epoch FROM occurred_at) * 1000000)::bigint, table_name,
        encode(record_key_hash, 'hex'), operation, actor, acting_user_id::text, correlation_id, action_type,
        risk_level, agent_id::text, session_id::text, payload_hash, row_hash, prev_hash, entry_hash,
-       redacted_at IS NULL, jsonb_build_array(record_id, old_values, new_values, ip_address::text, user_agent)::text
+       redacted_at IS NULL,
+       jsonb_build_array(record_id, old_values, new_values, ip_address::text, user_agent)::text
   FROM audit_log ORDER BY user_id, seq"""
 
 
@@ -38,12 +39,18 @@ async def main(dsn: str) -> int:
             count += 1
             if failed:
                 continue
-            header = b"agentkeep-audit-v1" + b"".join(field(value) for value in (*row[:14], row[14], row[15], prev))
+            header = b"agentkeep-audit-v1" + b"".join(
+                field(value) for value in (*row[:14], row[14], row[15], prev)
+            )
             problem = (
-                f"entry missing (expected seq {expected_seq})" if seq != expected_seq
-                else "prev_hash differs" if prev != expected_hash
-                else "payload differs" if intact and sha256(payload.encode()).digest() != row[14]
-                else "entry_hash differs" if sha256(header).digest() != digest
+                f"entry missing (expected seq {expected_seq})"
+                if seq != expected_seq
+                else "prev_hash differs"
+                if prev != expected_hash
+                else "payload differs"
+                if intact and sha256(payload.encode()).digest() != row[14]
+                else "entry_hash differs"
+                if sha256(header).digest() != digest
                 else None
             )
             if problem:

@@ -42,13 +42,17 @@ async def user_with_rows(keep: Keep, *, text: str = "hello", messages: int = 3, 
         NewUser(**({"email": f"audit-{suffix}@example.com", "username": f"audit_{suffix}"} | fields))
     )
     session = await keep.agent_sessions.create(user.user_id, NewAgentSession(agent_type="assistant"))
-    chat = await keep.conversations.create(user.user_id, NewConversation(title=f"chat {text}", agent_session_id=session.id))
+    chat = await keep.conversations.create(
+        user.user_id, NewConversation(title=f"chat {text}", agent_session_id=session.id)
+    )
     await keep.user_sessions.start(user.user_id, NewUserSession(user_agent=f"browser {text}"))
     await keep.agents.create(NewAgent(name=f"agent-{suffix}", persona_type="assistant"))
     persona = await keep.personas.create(
         NewPersona(persona_name=f"p-{suffix}", persona_version="1", specialization=f"about {text}")
     )
-    await keep.personas.activate(user.user_id, session.id, NewActivation(persona_id=persona.id, activation_trigger=text))
+    await keep.personas.activate(
+        user.user_id, session.id, NewActivation(persona_id=persona.id, activation_trigger=text)
+    )
     for number in range(messages):
         await keep.messages.append(user.user_id, chat.id, NewMessage(role="user", content=f"{text} {number}"))
     return user

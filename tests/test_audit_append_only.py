@@ -23,8 +23,9 @@ from audit_support import NIL, entries, superuser, user_with_rows
         "UPDATE audit_log SET operation = 'INSERT'",
         "DELETE FROM audit_log",
         "TRUNCATE audit_log",
-        "INSERT INTO audit_log (user_id, seq, id, occurred_at, operation, actor, payload_hash, prev_hash, entry_hash)"
-        " SELECT user_id, seq + 1000, id, occurred_at, operation, actor, payload_hash, prev_hash, entry_hash FROM audit_log",
+        "INSERT INTO audit_log (user_id, seq, id, occurred_at, operation, actor, payload_hash, prev_hash,"
+        " entry_hash) SELECT user_id, seq + 1000, id, occurred_at, operation, actor, payload_hash, prev_hash,"
+        " entry_hash FROM audit_log",
         "UPDATE audit_chain_heads SET seq = 1",
         "SELECT audit_append(NULL, NULL, NULL, 'ACTION', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
         "SELECT audit_redact(NULL)",
@@ -66,7 +67,9 @@ async def test_the_owner_is_stopped_by_the_guard(statement: str, keep: Keep, own
 
 
 @pytest.mark.no_citus("uses a superuser connection")
-async def test_not_even_a_superuser_truncates_or_deletes_with_triggers_on(keep: Keep, database: Database) -> None:
+async def test_not_even_a_superuser_truncates_or_deletes_with_triggers_on(
+    keep: Keep, database: Database
+) -> None:
     await user_with_rows(keep, messages=1)
     async with superuser(database) as conn:
         for statement in ("TRUNCATE audit_log", "DELETE FROM audit_log"):
@@ -88,7 +91,8 @@ async def test_actions_go_into_the_acting_users_chain_only(keep: Keep, as_app: A
             user_agent="tests",
         )
         row = await conn.fetchrow(
-            "SELECT operation, action_type, new_values::text, risk_level, host(ip_address) FROM audit_log WHERE id = $1",
+            "SELECT operation, action_type, new_values::text, risk_level, host(ip_address)"
+            " FROM audit_log WHERE id = $1",
             entry_id,
         )
         assert tuple(row) == ("ACTION", "decision_made", '{"choice": "a"}', "low", "10.1.2.3")
@@ -100,7 +104,8 @@ async def test_seed_002_agent_audit_log_takes_inserts_and_reads_them_back(keep: 
     user = await user_with_rows(keep, messages=0)
     async with as_app(Principal.user(user.user_id)) as conn:
         await conn.execute(
-            "INSERT INTO agentic.agent_audit_log (action_type, action_details, risk_level, user_id, ip_address, user_agent)"
+            "INSERT INTO agentic.agent_audit_log"
+            " (action_type, action_details, risk_level, user_id, ip_address, user_agent)"
             " VALUES ('tool_call', '{\"tool\": \"search\"}', 'high', $1, '192.0.2.1', 'agent/1.0')",
             user.user_id,
         )
@@ -124,7 +129,9 @@ async def test_seed_001_audit_log_view_shows_row_changes(keep: Keep, as_app: Any
 
 
 async def test_risk_level_is_indexed(owner: Any) -> None:
-    definition = await owner.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_audit_log_risk_level'")
+    definition = await owner.fetchval(
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_audit_log_risk_level'"
+    )
     assert "(risk_level)" in definition
 
 

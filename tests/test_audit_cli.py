@@ -70,7 +70,8 @@ async def test_verify_head_against_and_redact(
                 user.user_id,
             )
             forged = await admin.fetchval(
-                "SELECT seq FROM audit_log WHERE user_id = $1 AND new_values->>'content' = 'forged'", user.user_id
+                "SELECT seq FROM audit_log WHERE user_id = $1 AND new_values->>'content' = 'forged'",
+                user.user_id,
             )
         finally:
             await admin.close()
@@ -78,7 +79,10 @@ async def test_verify_head_against_and_redact(
         assert broken.returncode == 1
         assert f"chain {user.user_id} seq {forged}: payload differs" in broken.stderr
         independent = await asyncio.to_thread(
-            subprocess.run, [sys.executable, str(VERIFIER), asyncpg_dsn(urls.owner)], capture_output=True, text=True
+            subprocess.run,
+            [sys.executable, str(VERIFIER), asyncpg_dsn(urls.owner)],
+            capture_output=True,
+            text=True,
         )
         assert independent.returncode == 1
         assert independent.stdout.strip() == f"{user.user_id} {forged} payload differs"

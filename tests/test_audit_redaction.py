@@ -47,7 +47,13 @@ async def _user_full_of_canaries(keep: Keep) -> tuple[uuid.UUID, list[str]]:
     await keep.messages.append(user.user_id, chat.id, NewMessage(role="user", content=canaries[4]))
     await keep.user_sessions.start(user.user_id, NewUserSession(user_agent=canaries[5]))
     async with keep.database.transaction(Principal.user(user.user_id)) as tx:
-        await record_action(tx.conn, user_id=user.user_id, action_type="note", details={"said": canaries[6]}, user_agent=canaries[6])
+        await record_action(
+            tx.conn,
+            user_id=user.user_id,
+            action_type="note",
+            details={"said": canaries[6]},
+            user_agent=canaries[6],
+        )
     return user.user_id, canaries
 
 
@@ -62,7 +68,7 @@ async def _tables_holding(database: Database, needles: list[str]) -> list[str]:
         ]
         found = []
         for table in tables:
-            text = await conn.fetchval(f"SELECT string_agg(t::text, ' ') FROM {table} AS t")  # noqa: S608 - names from pg_tables
+            text = await conn.fetchval(f"SELECT string_agg(t::text, ' ') FROM {table} AS t")
             if text and any(needle in text for needle in needles):
                 found.append(table)
         return found
@@ -73,14 +79,19 @@ async def test_redaction_removes_every_canary_and_chains_still_verify(keep: Keep
     assert "public.audit_log" in await _tables_holding(database, canaries)
     async with keep.database.transaction(Principal.service(user_id)) as tx:  # erasure: the rows go
         for table in ("user_emails", "user_usernames", "users"):  # handle tables have no cascade
-            await tx.driver.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)  # noqa: S608
+            await tx.driver.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)
     redacted = await keep.audit.redact(user_id)
     assert redacted > 5
     assert await _tables_holding(database, canaries) == []
     assert database.urls.superuser is not None
     dump = await asyncio.to_thread(
         subprocess.run,
-        [str(PG_DUMP), "--data-only", "-d", asyncpg_dsn(database.urls.superuser.set(database=database.urls.owner.database))],
+        [
+            str(PG_DUMP),
+            "--data-only",
+            "-d",
+            asyncpg_dsn(database.urls.superuser.set(database=database.urls.owner.database)),
+        ],
         capture_output=True,
         text=True,
         check=True,

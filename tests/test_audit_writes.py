@@ -67,7 +67,9 @@ def _fresh_copy(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("table_name", AUDITED)
-async def test_insert_update_delete_each_give_one_entry(table_name: str, keep: Keep, database: Database) -> None:
+async def test_insert_update_delete_each_give_one_entry(
+    table_name: str, keep: Keep, database: Database
+) -> None:
     user = await user_with_rows(keep)
     await keep.access_keys.create(user.user_id)
     await keep.access_keys.create_service_key(f"audit-{uuid.uuid4().hex[:6]}")
@@ -83,38 +85,48 @@ async def test_insert_update_delete_each_give_one_entry(table_name: str, keep: K
 async def _write_and_check(conn: Any, table_name: str) -> None:
     table = metadata.tables[table_name]
     if True:
-        row_json = await conn.fetchval(f"SELECT to_jsonb(t)::text FROM {table_name} AS t ORDER BY random() LIMIT 1")  # noqa: S608
+        row_json = await conn.fetchval(
+            f"SELECT to_jsonb(t)::text FROM {table_name} AS t ORDER BY random() LIMIT 1"
+        )
         assert row_json is not None, f"no row in {table_name} to copy"
         copy = _fresh_copy(table, json.loads(row_json))
         on_user_chain = table.info["tenancy"] in ("user", "handle")
         chain = uuid.UUID(copy["user_id"]) if on_user_chain else NIL
-        before = int(await conn.fetchval("SELECT coalesce(max(seq), 0) FROM audit_log WHERE user_id = $1", chain))
+        before = int(
+            await conn.fetchval("SELECT coalesce(max(seq), 0) FROM audit_log WHERE user_id = $1", chain)
+        )
         key = {column.name: copy[column.name] for column in table.primary_key.columns}
         where = " AND ".join(f"t.{name} = r.{name}" for name in key)
         columns = ", ".join(copy)
+        record = f"jsonb_populate_record(NULL::{table_name}, $1::jsonb)"
         await conn.execute(
-            f"INSERT INTO {table_name} ({columns}) SELECT {columns} FROM jsonb_populate_record(NULL::{table_name}, $1::jsonb)",  # noqa: S608
+            f"INSERT INTO {table_name} ({columns}) SELECT {columns} FROM {record}",
             json.dumps(copy),
         )
-        inserted = json.loads(await conn.fetchval(
-            f"SELECT to_jsonb(t)::text FROM {table_name} AS t, jsonb_populate_record(NULL::{table_name}, $1::jsonb) AS r WHERE {where}",  # noqa: S608
-            json.dumps(key),
-        ))
+        inserted = json.loads(
+            await conn.fetchval(
+                f"SELECT to_jsonb(t)::text FROM {table_name} AS t, {record} AS r WHERE {where}",
+                json.dumps(key),
+            )
+        )
         some_column = next(c.name for c in table.columns if c.name not in key and not c.computed)
         await conn.execute(
-            f"UPDATE {table_name} AS t SET {some_column} = t.{some_column} FROM jsonb_populate_record(NULL::{table_name}, $1::jsonb) AS r WHERE {where}",  # noqa: S608
+            f"UPDATE {table_name} AS t SET {some_column} = t.{some_column} FROM {record} AS r WHERE {where}",
             json.dumps(key),
         )
-        updated = json.loads(await conn.fetchval(
-            f"SELECT to_jsonb(t)::text FROM {table_name} AS t, jsonb_populate_record(NULL::{table_name}, $1::jsonb) AS r WHERE {where}",  # noqa: S608
-            json.dumps(key),
-        ))
+        updated = json.loads(
+            await conn.fetchval(
+                f"SELECT to_jsonb(t)::text FROM {table_name} AS t, {record} AS r WHERE {where}",
+                json.dumps(key),
+            )
+        )
         await conn.execute(
-            f"DELETE FROM {table_name} AS t USING jsonb_populate_record(NULL::{table_name}, $1::jsonb) AS r WHERE {where}",  # noqa: S608
+            f"DELETE FROM {table_name} AS t USING {record} AS r WHERE {where}",
             json.dumps(key),
         )
         written = await conn.fetch(
-            "SELECT seq, operation, old_values::text AS old, new_values::text AS new, record_id::text AS record"
+            "SELECT seq, operation, old_values::text AS old, new_values::text AS new,"
+            " record_id::text AS record"
             " FROM audit_log WHERE user_id = $1 AND seq > $2 AND table_name = $3 ORDER BY seq",
             chain,
             before,

@@ -15,8 +15,8 @@ from agentkeep.api.limits import BodySizeLimit
 from agentkeep.api.observability import Metrics, Observability
 from agentkeep.api.routers import (
     agent_sessions,
-    audit,
     agents,
+    audit,
     conversations,
     health,
     keys,

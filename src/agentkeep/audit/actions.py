@@ -49,7 +49,18 @@ async def record_action(
     if isinstance(conn, asyncpg.Connection):
         entry_id = await conn.fetchval(RECORD_ACTION_DRIVER, *values)
     else:
-        names = ["user_id", "action_type", "details", "risk_level", "agent_id", "session_id", "ip_address", "user_agent"]
-        entry_id = (await conn.execute(sa.text(RECORD_ACTION), dict(zip(names, values, strict=True)))).scalar_one()
+        names = [
+            "user_id",
+            "action_type",
+            "details",
+            "risk_level",
+            "agent_id",
+            "session_id",
+            "ip_address",
+            "user_agent",
+        ]
+        entry_id = (
+            await conn.execute(sa.text(RECORD_ACTION), dict(zip(names, values, strict=True)))
+        ).scalar_one()
     assert isinstance(entry_id, uuid.UUID)
     return entry_id

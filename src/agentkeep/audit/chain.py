@@ -122,7 +122,9 @@ class ChainChecker:
             return "prev_hash differs from the previous entry's hash (entry removed, moved or replaced)"
         payload = entry[PAYLOAD_TEXT]
         if payload is not None and sha256(payload.encode()).digest() != entry[PAYLOAD_HASH]:
-            return "payload differs from its payload_hash (old/new values, record_id, ip or user agent changed)"
+            return (
+                "payload differs from its payload_hash (old/new values, record_id, ip or user agent changed)"
+            )
         row = entry[ROW_TEXT]
         if row is not None and sha256(row.encode()).digest() != entry[ROW_HASH]:
             return "new_values differ from the row_hash"
@@ -153,7 +155,9 @@ class ChainChecker:
             return Break(self.user_id, None, "chain has entries but no head row")
         if head[0] > last_seq:
             return Break(
-                self.user_id, last_seq + 1, f"entry missing: the head row says seq {head[0]}, the chain ends at {last_seq}"
+                self.user_id,
+                last_seq + 1,
+                f"entry missing: the head row says seq {head[0]}, the chain ends at {last_seq}",
             )
         if head != (last_seq, self.expected_hash):
             return Break(

@@ -5,6 +5,7 @@ Cross-user reads run as the owner acting as operator (the ``*_operator_read`` po
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -22,7 +23,8 @@ SELECT user_id::text, seq, id::text, (extract(epoch FROM occurred_at) * 1000000)
        agent_id::text, session_id::text, payload_hash, row_hash, prev_hash, entry_hash,
        CASE WHEN redacted_at IS NULL
             THEN jsonb_build_array(record_id, old_values, new_values, ip_address::text, user_agent)::text END,
-       CASE WHEN redacted_at IS NULL AND operation IN ('INSERT', 'UPDATE', 'BASELINE') THEN new_values::text END,
+       CASE WHEN redacted_at IS NULL AND operation IN ('INSERT', 'UPDATE', 'BASELINE')
+            THEN new_values::text END,
        CASE WHEN redacted_at IS NULL AND record_id IS NOT NULL THEN record_id::text END
   FROM audit_log
 """
@@ -36,7 +38,8 @@ ACT_AS_OPERATOR = "SET LOCAL agentkeep.principal = 'operator'"
 # image differs from the entry's row_hash, a row the trail says exists but is gone.
 LIVE_ROWS = """
 WITH last AS (
-    SELECT DISTINCT ON (a.user_id, a.record_key_hash) a.user_id, a.seq, a.record_key_hash, a.operation, a.row_hash
+    SELECT DISTINCT ON (a.user_id, a.record_key_hash)
+           a.user_id, a.seq, a.record_key_hash, a.operation, a.row_hash
       FROM audit_log AS a
      WHERE a.table_name = $1 AND ($2::uuid IS NULL OR a.user_id = $2)
      ORDER BY a.user_id, a.record_key_hash, a.seq DESC
@@ -56,10 +59,14 @@ SELECT coalesce(live.user_id, last.user_id)::text, last.seq, live.key_text,
   FROM live FULL JOIN last ON live.user_id = last.user_id AND live.key_hash = last.record_key_hash
  WHERE last.seq IS NULL
     OR (live.key_hash IS NULL AND last.operation <> 'DELETE')
-    OR (live.key_hash IS NOT NULL AND (last.operation = 'DELETE' OR live.row_hash IS DISTINCT FROM last.row_hash))
+    OR (live.key_hash IS NOT NULL
+        AND (last.operation = 'DELETE' OR live.row_hash IS DISTINCT FROM last.row_hash))
  ORDER BY 1, 2
  LIMIT $3
 """
+
+
+_PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def audited_tables(metadata: sa.MetaData) -> list[sa.Table]:
@@ -68,8 +75,10 @@ def audited_tables(metadata: sa.MetaData) -> list[sa.Table]:
 
 def live_rows_sql(table: sa.Table) -> str:
     """LIVE_ROWS for one table; identifiers come from the declared metadata, never from input."""
-    preparer = sa.dialects.postgresql.dialect().identifier_preparer
-    name = preparer.quote(table.name)
+    for name in [table.name, *table.primary_key.columns.keys()]:
+        if not _PLAIN_IDENTIFIER.fullmatch(name):
+            raise ValueError(f"not a plain identifier: {name!r}")
+    name = table.name
     on_user_chain = table.info.get("tenancy") in ("user", "handle")
     chain_user = "(s.r ->> 'user_id')::uuid" if on_user_chain else f"'{OPERATOR_CHAIN}'::uuid"
     pairs = ", ".join(f"'{column.name}', s.r -> '{column.name}'" for column in table.primary_key.columns)
@@ -89,7 +98,9 @@ async def act_as_operator(driver: asyncpg.Connection[Any]) -> None:
 async def count_entries(driver: asyncpg.Connection[Any], user_id: uuid.UUID | None) -> int:
     if user_id is None:
         # The planner's estimate: counting exactly would read the table once more.
-        estimate = await driver.fetchval("SELECT reltuples::bigint FROM pg_class WHERE oid = 'audit_log'::regclass")
+        estimate = await driver.fetchval(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = 'audit_log'::regclass"
+        )
         return max(int(estimate or 0), 0)
     return int(await driver.fetchval("SELECT count(*) FROM audit_log WHERE user_id = $1", user_id))
 
@@ -98,8 +109,10 @@ async def stream_entries(
     driver: asyncpg.Connection[Any], user_id: uuid.UUID | None, *, prefetch: int = 20_000
 ) -> AsyncIterator[asyncpg.Record]:
     """Every entry in (user_id, seq) order through a server-side cursor (inside a transaction)."""
-    cursor = driver.cursor(STREAM_ALL, prefetch=prefetch) if user_id is None else driver.cursor(
-        STREAM_ONE, user_id, prefetch=prefetch
+    cursor = (
+        driver.cursor(STREAM_ALL, prefetch=prefetch)
+        if user_id is None
+        else driver.cursor(STREAM_ONE, user_id, prefetch=prefetch)
     )
     async for record in cursor:
         yield record

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import sqlalchemy as sa
@@ -39,7 +39,9 @@ def parse_heads(document: object) -> dict[str, dict[int, bytes]]:
             seq = int(head["seq"])
             digest = bytes.fromhex(str(head["hash"]))
         except (KeyError, TypeError, ValueError):
-            raise InvalidInput(f"saved heads: {user!r} needs a UUID key and seq, hash", field="against") from None
+            raise InvalidInput(
+                f"saved heads: {user!r} needs a UUID key and seq, hash", field="against"
+            ) from None
         parsed[user_id] = {seq: digest}
     return parsed
 
@@ -73,7 +75,7 @@ async def verify_on(
                 breaks.append(broken)
             checker = ChainChecker(entry[USER_ID], saved.get(entry[USER_ID]))
             seen.add(checker.user_id)
-        checker.feed(entry)
+        checker.feed(cast(Sequence[Any], entry))
         entries += 1
         pending += 1
         if progress is not None and pending == PROGRESS_EVERY:
@@ -105,7 +107,9 @@ async def live_row_problems(
             continue
         for row in await repository.live_row_problems(driver, table, user_id, LIVE_ROW_PROBLEMS_PER_TABLE):
             problems.append(
-                LiveRowProblem(table_name=table.name, user_id=row[0], seq=row[1], record_id=row[2], problem=row[3])
+                LiveRowProblem(
+                    table_name=table.name, user_id=row[0], seq=row[1], record_id=row[2], problem=row[3]
+                )
             )
     return problems
 

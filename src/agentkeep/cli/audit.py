@@ -56,8 +56,13 @@ def verify(
         service = AuditService(database)
         total = await service.count(user_id)
         with Progress(
-            TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, transient=True, disable=as_json,
+            TextColumn("verifying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,
         ) as bar:
             task = bar.add_task("entries", total=total or None)
             return await service.verify(user_id, against=saved, progress=lambda n: bar.advance(task, n))

@@ -28,11 +28,11 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
+from agentkeep.correlation import current_correlation_id
 from agentkeep.database.declared import DeclaredSchema
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.errors import translate
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
-from agentkeep.correlation import current_correlation_id
 from agentkeep.principal import Principal
 
 # agentkeep.correlation accepts only these; checked again here because the id is written into

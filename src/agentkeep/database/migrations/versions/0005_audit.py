@@ -65,9 +65,7 @@ AUDITED = {
 # 0004 made these; the others get theirs here.
 HAS_OPERATOR_READ = ("agent_sessions", "user_sessions")
 FORCED_USER_TABLES = tuple(
-    table
-    for table, (chain, _key) in AUDITED.items()
-    if chain == "user" and table not in HAS_OPERATOR_READ
+    table for table, (chain, _key) in AUDITED.items() if chain == "user" and table not in HAS_OPERATOR_READ
 )
 IS_OPERATOR = "coalesce(current_setting('agentkeep.principal', true), '') = 'operator'"
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
@@ -87,7 +85,7 @@ CREATE FUNCTION audit_field(value text) RETURNS text LANGUAGE sql IMMUTABLE PARA
 SELECT CASE WHEN value IS NULL THEN '-' ELSE octet_length(value)::text || ':' || value END
 $$
 """,
-    "audit_append(uuid,text,jsonb,text,jsonb,jsonb,text,text,uuid,uuid,inet,text)": f"""
+    "audit_append(uuid,text,jsonb,text,jsonb,jsonb,text,text,uuid,uuid,inet,text)": """
 CREATE FUNCTION audit_append(
     p_user_id uuid, p_table_name text, p_record_id jsonb, p_operation text,
     p_old_values jsonb, p_new_values jsonb, p_action_type text, p_risk_level text,
@@ -215,7 +213,7 @@ END
 $$
 """,
     # Redaction (right to erasure): a user's payloads go, the chain's hashes stay.
-    "audit_redact(uuid)": f"""
+    "audit_redact(uuid)": """
 CREATE FUNCTION audit_redact(p_user_id uuid) RETURNS bigint LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -225,7 +223,7 @@ BEGIN
                          user_agent = NULL, redacted_at = clock_timestamp()
      WHERE user_id = p_user_id AND redacted_at IS NULL;
     GET DIAGNOSTICS v_count = ROW_COUNT;
-    PERFORM audit_append('{NIL_UUID}'::uuid, NULL, NULL, 'ACTION', NULL,
+    PERFORM audit_append('00000000-0000-0000-0000-000000000000'::uuid, NULL, NULL, 'ACTION', NULL,
                          jsonb_build_object('user_id', p_user_id, 'entries', v_count),
                          'REDACT', 'high', NULL, NULL, NULL, NULL);
     RETURN v_count;
@@ -233,7 +231,7 @@ END
 $$
 """,
     # Existing rows at upgrade time: one BASELINE entry each (identifiers come from this module).
-    "audit_baseline(text,text,text[])": f"""
+    "audit_baseline(text,text,text[])": """
 CREATE FUNCTION audit_baseline(p_table text, p_chain text, p_key text[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     v_row jsonb;
@@ -242,12 +240,13 @@ DECLARE
 BEGIN
     FOR v_row IN EXECUTE format('SELECT to_jsonb(t) FROM %I AS t ORDER BY %s', p_table,
                                 (SELECT string_agg(quote_ident(c), ', ') FROM unnest(p_key) AS c)) LOOP
-        v_key := '{{}}';
+        v_key := '{}';
         FOREACH v_column IN ARRAY p_key LOOP
             v_key := v_key || jsonb_build_object(v_column, v_row -> v_column);
         END LOOP;
         PERFORM audit_append(
-            CASE WHEN p_chain = 'user' THEN (v_row ->> 'user_id')::uuid ELSE '{NIL_UUID}'::uuid END,
+            CASE WHEN p_chain = 'user' THEN (v_row ->> 'user_id')::uuid
+                 ELSE '00000000-0000-0000-0000-000000000000'::uuid END,
             p_table, v_key, 'BASELINE', NULL, v_row, NULL, NULL, NULL, NULL, NULL, NULL);
     END LOOP;
 END
@@ -369,7 +368,9 @@ def _create_tables() -> None:
         op.execute(
             f"CREATE POLICY {table}_operator_read ON {table} FOR SELECT TO CURRENT_USER USING ({IS_OPERATOR})"
         )
-        op.execute(f"CREATE POLICY {table}_writer ON {table} FOR ALL TO CURRENT_USER USING (true) WITH CHECK (true)")
+        op.execute(
+            f"CREATE POLICY {table}_writer ON {table} FOR ALL TO CURRENT_USER USING (true) WITH CHECK (true)"
+        )
         op.execute(f"GRANT SELECT ON {table} TO {APP_ROLE}")
 
 
@@ -379,7 +380,9 @@ def _create_functions() -> None:
     op.execute(GUARD_TRUNCATE)
     for signature in FUNCTIONS:
         op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION audit_record_action(uuid,text,jsonb,text,uuid,uuid,inet,text) TO {APP_ROLE}")
+    op.execute(
+        f"GRANT EXECUTE ON FUNCTION audit_record_action(uuid,text,jsonb,text,uuid,uuid,inet,text) TO {APP_ROLE}"
+    )
     op.execute(
         "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
         "FOR EACH ROW EXECUTE FUNCTION audit_log_guard()"
