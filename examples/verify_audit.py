@@ -17,8 +17,7 @@ ENTRIES = """
 SELECT user_id::text, seq, id::text, (extract(epoch FROM occurred_at) * 1000000)::bigint, table_name,
        encode(record_key_hash, 'hex'), operation, actor, acting_user_id::text, correlation_id, action_type,
        risk_level, agent_id::text, session_id::text, payload_hash, row_hash, prev_hash, entry_hash,
-       redacted_at IS NULL,
-       jsonb_build_array(record_id, old_values, new_values, ip_address::text, user_agent)::text
+       redacted_at IS NULL, record_id::text, old_values::text, new_values::text, ip_address::text, user_agent
   FROM audit_log ORDER BY user_id, seq"""
 
 
@@ -33,7 +32,8 @@ async def main(dsn: str) -> int:
     async with conn.transaction():
         await conn.execute("SET LOCAL agentkeep.principal = 'operator'")
         async for row in conn.cursor(ENTRIES, prefetch=10_000):
-            user, seq, prev, digest, intact, payload = row[0], row[1], row[16], row[17], row[18], row[19]
+            user, seq, prev, digest, intact = row[0], row[1], row[16], row[17], row[18]
+            payload = b"".join(field(value) for value in row[19:24])
             if user != chain:
                 chain, expected_seq, expected_hash, failed = user, 1, bytes(32), False
             count += 1
@@ -48,7 +48,7 @@ async def main(dsn: str) -> int:
                 else "prev_hash differs"
                 if prev != expected_hash
                 else "payload differs"
-                if intact and sha256(payload.encode()).digest() != row[14]
+                if intact and sha256(payload).digest() != row[14]
                 else "entry_hash differs"
                 if sha256(header).digest() != digest
                 else None

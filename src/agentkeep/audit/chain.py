@@ -34,10 +34,14 @@ GENESIS = bytes(32)
     ROW_HASH,
     PREV_HASH,
     ENTRY_HASH,
-    PAYLOAD_TEXT,
-    ROW_TEXT,
+    REDACTED,
     RECORD_TEXT,
-) = range(21)
+    OLD_TEXT,
+    NEW_TEXT,
+    IP_TEXT,
+    USER_AGENT,
+) = range(24)
+ROW_IMAGES = frozenset(("INSERT", "UPDATE", "BASELINE"))
 
 
 def field(value: str | None) -> bytes:
@@ -54,28 +58,35 @@ def _hex(value: bytes | None) -> str | None:
 
 def header(entry: Sequence[Any]) -> bytes:
     """The bytes whose SHA-256 is the entry's hash."""
-    return b"".join(
-        (
-            VERSION,
-            field(entry[USER_ID]),
-            field(str(entry[SEQ])),
-            field(entry[ENTRY_ID]),
-            field(str(entry[OCCURRED_US])),
-            field(entry[TABLE_NAME]),
-            field(_hex(entry[RECORD_KEY_HASH])),
-            field(entry[OPERATION]),
-            field(entry[ACTOR]),
-            field(entry[ACTING_USER_ID]),
-            field(entry[CORRELATION_ID]),
-            field(entry[ACTION_TYPE]),
-            field(entry[RISK_LEVEL]),
-            field(entry[AGENT_ID]),
-            field(entry[SESSION_ID]),
-            field(_hex(entry[PAYLOAD_HASH])),
-            field(_hex(entry[ROW_HASH])),
-            field(_hex(entry[PREV_HASH])),
-        )
+    values = (
+        entry[USER_ID],
+        str(entry[SEQ]),
+        entry[ENTRY_ID],
+        str(entry[OCCURRED_US]),
+        entry[TABLE_NAME],
+        _hex(entry[RECORD_KEY_HASH]),
+        entry[OPERATION],
+        entry[ACTOR],
+        entry[ACTING_USER_ID],
+        entry[CORRELATION_ID],
+        entry[ACTION_TYPE],
+        entry[RISK_LEVEL],
+        entry[AGENT_ID],
+        entry[SESSION_ID],
+        entry[PAYLOAD_HASH].hex(),
+        _hex(entry[ROW_HASH]),
+        entry[PREV_HASH].hex(),
     )
+    # Fast path: in ASCII text a character is a byte, so lengths can be taken on the str.
+    text = "agentkeep-audit-v1" + "".join("-" if v is None else f"{len(v)}:{v}" for v in values)
+    if text.isascii():
+        return text.encode()
+    return VERSION + b"".join(field(value) for value in values)
+
+
+def payload(entry: Sequence[Any]) -> bytes:
+    """The bytes whose SHA-256 is the payload hash (the fields redaction removes)."""
+    return b"".join(field(entry[index]) for index in (RECORD_TEXT, OLD_TEXT, NEW_TEXT, IP_TEXT, USER_AGENT))
 
 
 @dataclass(frozen=True)
@@ -120,17 +131,17 @@ class ChainChecker:
             return f"entry missing: seq {self.expected_seq} expected, next entry has seq {seq}"
         if entry[PREV_HASH] != self.expected_hash:
             return "prev_hash differs from the previous entry's hash (entry removed, moved or replaced)"
-        payload = entry[PAYLOAD_TEXT]
-        if payload is not None and sha256(payload.encode()).digest() != entry[PAYLOAD_HASH]:
-            return (
-                "payload differs from its payload_hash (old/new values, record_id, ip or user agent changed)"
-            )
-        row = entry[ROW_TEXT]
-        if row is not None and sha256(row.encode()).digest() != entry[ROW_HASH]:
-            return "new_values differ from the row_hash"
-        record = entry[RECORD_TEXT]
-        if record is not None and sha256(record.encode()).digest() != entry[RECORD_KEY_HASH]:
-            return "record_id differs from the record_key_hash"
+        if not entry[REDACTED]:
+            if sha256(payload(entry)).digest() != entry[PAYLOAD_HASH]:
+                return "payload differs from its payload_hash (values, record_id, ip or user agent changed)"
+            if (
+                entry[OPERATION] in ROW_IMAGES
+                and sha256((entry[NEW_TEXT] or "").encode()).digest() != entry[ROW_HASH]
+            ):
+                return "new_values differ from the row_hash"
+            record = entry[RECORD_TEXT]
+            if record is not None and sha256(record.encode()).digest() != entry[RECORD_KEY_HASH]:
+                return "record_id differs from the record_key_hash"
         if sha256(header(entry)).digest() != entry[ENTRY_HASH]:
             return "entry_hash differs from the hash of the entry's header (a header column changed)"
         saved = self.saved.pop(seq, None)

@@ -21,11 +21,8 @@ ENTRY_STREAM = """
 SELECT user_id::text, seq, id::text, (extract(epoch FROM occurred_at) * 1000000)::bigint, table_name,
        record_key_hash, operation, actor, acting_user_id::text, correlation_id, action_type, risk_level,
        agent_id::text, session_id::text, payload_hash, row_hash, prev_hash, entry_hash,
-       CASE WHEN redacted_at IS NULL
-            THEN jsonb_build_array(record_id, old_values, new_values, ip_address::text, user_agent)::text END,
-       CASE WHEN redacted_at IS NULL AND operation IN ('INSERT', 'UPDATE', 'BASELINE')
-            THEN new_values::text END,
-       CASE WHEN redacted_at IS NULL AND record_id IS NOT NULL THEN record_id::text END
+       redacted_at IS NOT NULL,
+       record_id::text, old_values::text, new_values::text, ip_address::text, user_agent
   FROM audit_log
 """
 STREAM_ALL = ENTRY_STREAM + " ORDER BY user_id, seq"

@@ -104,6 +104,7 @@ DECLARE
     v_payload     bytea;
     v_row_hash    bytea;
     v_hash        bytea;
+    v_new_text    text := p_new_values::text;
 BEGIN
     v_actor := coalesce(v_principal, CASE WHEN v_acting IS NULL THEN 'owner' ELSE 'user' END);
     -- The head row serialises the writers of this chain only.
@@ -118,10 +119,11 @@ BEGIN
         v_key_hash := sha256(convert_to(p_record_id::text, 'UTF8'));
     END IF;
     IF p_operation IN ('INSERT', 'UPDATE', 'BASELINE') THEN
-        v_row_hash := sha256(convert_to(p_new_values::text, 'UTF8'));
+        v_row_hash := sha256(convert_to(v_new_text, 'UTF8'));
     END IF;
     v_payload := sha256(convert_to(
-        jsonb_build_array(p_record_id, p_old_values, p_new_values, p_ip_address::text, p_user_agent)::text, 'UTF8'));
+        audit_field(p_record_id::text) || audit_field(p_old_values::text) || audit_field(v_new_text)
+        || audit_field(p_ip_address::text) || audit_field(p_user_agent), 'UTF8'));
     v_hash := sha256(convert_to(
         'agentkeep-audit-v1'
         || audit_field(p_user_id::text) || audit_field(v_seq::text) || audit_field(v_id::text)
