@@ -5,6 +5,7 @@ Cross-user reads run as the owner acting as operator (the ``*_operator_read`` po
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -103,16 +104,17 @@ async def count_entries(driver: asyncpg.Connection[Any], user_id: uuid.UUID | No
 
 
 async def stream_entries(
-    driver: asyncpg.Connection[Any], user_id: uuid.UUID | None, *, prefetch: int = 20_000
-) -> AsyncIterator[asyncpg.Record]:
-    """Every entry in (user_id, seq) order through a server-side cursor (inside a transaction)."""
-    cursor = (
-        driver.cursor(STREAM_ALL, prefetch=prefetch)
-        if user_id is None
-        else driver.cursor(STREAM_ONE, user_id, prefetch=prefetch)
-    )
-    async for record in cursor:
-        yield record
+    driver: asyncpg.Connection[Any], user_id: uuid.UUID | None, *, batch: int = 5_000
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """Every entry in (user_id, seq) order, in batches, through a server-side cursor (inside a
+    transaction). The next batch is asked for before this one is handed out, so the server
+    reads it while the caller checks this one."""
+    cursor = await (driver.cursor(STREAM_ALL) if user_id is None else driver.cursor(STREAM_ONE, user_id))
+    upcoming = asyncio.ensure_future(cursor.fetch(batch))
+    while records := await upcoming:
+        upcoming = asyncio.ensure_future(cursor.fetch(batch))
+        await asyncio.sleep(0)  # let it send its request before the caller takes the CPU
+        yield records
 
 
 async def heads(driver: asyncpg.Connection[Any], user_id: uuid.UUID | None) -> dict[str, tuple[int, bytes]]:

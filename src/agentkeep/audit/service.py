@@ -24,7 +24,6 @@ from agentkeep.pagination import checked_limit
 Progress = Callable[[int], None]
 """Called with the number of entries checked since the last call."""
 SavedHeads = Mapping[str, Mapping[str, object]]
-PROGRESS_EVERY = 10_000
 LIVE_ROW_PROBLEMS_PER_TABLE = 100
 
 
@@ -68,23 +67,19 @@ async def verify_on(
     heads = await repository.heads(driver, user_id)
     checker: ChainChecker | None = None
     seen: set[str] = set()
-    pending = 0
-    async for entry in repository.stream_entries(driver, user_id):
-        if checker is None or checker.user_id != entry[USER_ID]:
-            if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
-                breaks.append(broken)
-            checker = ChainChecker(entry[USER_ID], saved.get(entry[USER_ID]))
-            seen.add(checker.user_id)
-        checker.feed(cast(Sequence[Any], entry))
-        entries += 1
-        pending += 1
-        if progress is not None and pending == PROGRESS_EVERY:
-            progress(pending)
-            pending = 0
+    async for batch in repository.stream_entries(driver, user_id):
+        for entry in batch:
+            if checker is None or checker.user_id != entry[USER_ID]:
+                if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
+                    breaks.append(broken)
+                checker = ChainChecker(entry[USER_ID], saved.get(entry[USER_ID]))
+                seen.add(checker.user_id)
+            checker.feed(cast(Sequence[Any], entry))
+        entries += len(batch)
+        if progress is not None:
+            progress(len(batch))
     if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
         breaks.append(broken)
-    if progress is not None and pending:
-        progress(pending)
     for user in sorted({*heads, *saved} - seen):
         behind = saved.get(user)
         problem = (
