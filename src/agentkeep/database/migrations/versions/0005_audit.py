@@ -67,6 +67,9 @@ HAS_OPERATOR_READ = ("agent_sessions", "user_sessions")
 FORCED_USER_TABLES = tuple(
     table for table, (chain, _key) in AUDITED.items() if chain == "user" and table not in HAS_OPERATOR_READ
 )
+# The seeds' names for the trail (compatibility schemas of 0003); the second takes INSERT too.
+COMPAT_VIEWS = (("devassist", "audit_log"), ("agentic", "agent_audit_log"))
+INSERTABLE_VIEWS = (("agentic", "agent_audit_log"),)
 IS_OPERATOR = "coalesce(current_setting('agentkeep.principal', true), '') = 'operator'"
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -297,7 +300,7 @@ SELECT a.id AS audit_id,
 
 AGENTIC_INSERT = """
 CREATE FUNCTION agentic.agent_audit_log_insert() RETURNS trigger LANGUAGE plpgsql
-SET search_path = pg_catalog, public AS $$
+SET search_path = pg_catalog AS $$
 BEGIN
     NEW.audit_id := public.audit_record_action(
         coalesce(NEW.user_id, nullif(current_setting('agentkeep.user_id', true), '')::uuid),
@@ -428,9 +431,12 @@ def upgrade() -> None:
         "CREATE TRIGGER agent_audit_log_insert INSTEAD OF INSERT ON agentic.agent_audit_log "
         "FOR EACH ROW EXECUTE FUNCTION agentic.agent_audit_log_insert()"
     )
-    for view in ("devassist.audit_log", "agentic.agent_audit_log"):
-        op.execute(f"GRANT SELECT ON {view} TO {APP_ROLE}")
-    op.execute(f"GRANT INSERT ON agentic.agent_audit_log TO {APP_ROLE}")
+    for schema, view in COMPAT_VIEWS:
+        op.execute(f"GRANT SELECT ON {schema}.{view} TO {APP_ROLE}")
+    for schema, view in INSERTABLE_VIEWS:
+        op.execute(f"GRANT INSERT ON {schema}.{view} TO {APP_ROLE}")
+    op.execute("REVOKE ALL ON FUNCTION agentic.agent_audit_log_insert() FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION agentic.agent_audit_log_insert() TO {APP_ROLE}")
 
 
 def downgrade() -> None:
