@@ -399,6 +399,12 @@ def _create_functions() -> None:
 
 
 def _audit_tables() -> None:
+    if ddl.citus_installed():
+        # Not yet on Citus: a trigger on a shard (or on every placement of a reference table) that
+        # appends through the distributed audit_log is refused there ("the backend has already
+        # been assigned a transaction id"); it must write the co-located audit shard directly.
+        # Until then a cluster has the tables, actions and verification, but no row triggers.
+        return
     op.execute("SET LOCAL agentkeep.principal = 'operator'")
     for table, (chain, key) in AUDITED.items():
         op.get_bind().execute(
@@ -447,7 +453,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION agentic.agent_audit_log_insert()")
     op.execute("DROP VIEW devassist.audit_log")
     for table in reversed(AUDITED):
-        op.execute(f"DROP TRIGGER audit_{table} ON {table}")
+        op.execute(f"DROP TRIGGER IF EXISTS audit_{table} ON {table}")
     for table in FORCED_USER_TABLES:
         op.execute(f"DROP POLICY {table}_operator_read ON {table}")
     op.drop_table("audit_chain_heads")
