@@ -41,7 +41,8 @@ WORKER_OF = (
     "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n ON n.groupid = p.groupid"
     " WHERE p.shardid = get_shard_id_for_distribution_column($1, $2::uuid)"
 )
-USER_TABLES = [table.name for table in tables_by_tenancy("user")]
+# Not the audit trail: it outlives its user and has no row triggers on Citus yet (docs/audit.md).
+USER_TABLES = [table.name for table in tables_by_tenancy("user") if not table.name.startswith("audit_")]
 
 
 async def test_every_table_is_placed_by_its_tenancy(owner: asyncpg.Connection) -> None:

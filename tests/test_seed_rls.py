@@ -12,11 +12,10 @@ from asyncpg.exceptions import (
     InsufficientPrivilegeError,
 )
 
-from agentkeep.database.metadata import vocabulary_columns
 from agentkeep.ids import new_id
 from agentkeep.principal import Principal
-from agentkeep.schema import metadata
 from seed_helpers import (
+    AUDIT_TABLES,
     CATALOG_TABLES,
     USER_TABLES,
     act_as,
@@ -29,14 +28,12 @@ from seed_helpers import (
     suffix,
 )
 
-VOCABULARY_TABLES = {table for table, _column, _vocabulary in vocabulary_columns(metadata)}
-
 # ---------------------------------------------------------------------------------------------
 # Row-level security (001 policies, 003 policies, 004 security notes)
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("table", [*USER_TABLES, *CATALOG_TABLES])
+@pytest.mark.parametrize("table", [*USER_TABLES, *AUDIT_TABLES, *CATALOG_TABLES])
 async def test_rls_policies_exist(owner, table: str) -> None:
     """003's validation query on pg_policies, for agentkeep's tables."""
     flags = await owner.fetchrow(
@@ -50,10 +47,17 @@ async def test_rls_policies_exist(owner, table: str) -> None:
             table,
         )
     }
-    if table in USER_TABLES:
-        # Revision 0004: the owner, acting as the operator, may count the rows using a vocabulary term.
-        operator_read = {f"{table}_operator_read": "SELECT"} if table in VOCABULARY_TABLES else {}
-        assert policies == {f"{table}_tenant": "ALL"} | operator_read
+    if table in ("audit_log", "audit_chain_heads"):
+        # Revision 0005: users read their own trail; only the owner's SECURITY DEFINER functions write.
+        assert policies == {
+            f"{table}_tenant": "SELECT",
+            f"{table}_operator_read": "SELECT",
+            f"{table}_writer": "ALL",
+        }
+    elif table in USER_TABLES:
+        # Revisions 0004/0005: the owner, acting as the operator, reads every user's rows (profile
+        # apply counts the rows using a term; audit verify checks the live rows).
+        assert policies == {f"{table}_tenant": "ALL", f"{table}_operator_read": "SELECT"}
     else:
         assert policies == {
             f"{table}_read": "SELECT",

@@ -7,6 +7,7 @@ from types import TracebackType
 from agentkeep.access_keys.service import AccessKeyService
 from agentkeep.agent_sessions.service import AgentSessionService
 from agentkeep.agents.service import AgentService
+from agentkeep.audit.service import AuditService
 from agentkeep.conversations.service import ConversationService
 from agentkeep.database import migrate as migrations
 from agentkeep.database.bootstrap import ensure_database
@@ -45,6 +46,7 @@ class Keep:
         self.messages = MessageService(database)
         self.access_keys = AccessKeyService(database)
         self.profile = ProfileService(database)
+        self.audit = AuditService(database)
 
     @classmethod
     async def connect(

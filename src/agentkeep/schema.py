@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from agentkeep.access_keys.tables import api_keys, service_keys
 from agentkeep.agent_sessions.tables import agent_sessions
 from agentkeep.agents.tables import agents
+from agentkeep.audit.tables import audit_chain_heads, audit_log
 from agentkeep.conversations.tables import conversations
 from agentkeep.database.declared import DeclaredSchema, constraint_fields
 from agentkeep.database.metadata import metadata, vocabulary_check_name, vocabulary_columns
@@ -26,6 +27,8 @@ __all__ = [
     "agent_sessions",
     "agents",
     "api_keys",
+    "audit_chain_heads",
+    "audit_log",
     "conversations",
     "messages",
     "metadata",

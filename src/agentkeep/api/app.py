@@ -16,6 +16,7 @@ from agentkeep.api.observability import Metrics, Observability
 from agentkeep.api.routers import (
     agent_sessions,
     agents,
+    audit,
     conversations,
     health,
     keys,
@@ -39,6 +40,7 @@ ROUTERS = (
     conversations,
     messages,
     profile,
+    audit,
 )
 
 

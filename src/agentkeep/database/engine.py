@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
@@ -27,11 +28,16 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
+from agentkeep.correlation import current_correlation_id
 from agentkeep.database.declared import DeclaredSchema
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.errors import translate
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.principal import Principal
+
+# agentkeep.correlation accepts only these; checked again here because the id is written into
+# the SET LOCAL text (SET takes no bind parameters), so no other character may ever reach it.
+_CORRELATION_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 def principal_settings(principal: Principal) -> list[str]:
@@ -53,13 +59,22 @@ def principal_settings(principal: Principal) -> list[str]:
 
 
 @functools.lru_cache(maxsize=4096)
-def begin_statement(principal: Principal) -> str:
-    """BEGIN plus the principal's settings, as one simple-protocol statement (one round trip).
-
-    Remembered per principal (a frozen value): parsing and printing the UUID again on every
-    transaction was a measurable part of a short one (docs/benchmarks.md).
-    """
+def _principal_begin(principal: Principal) -> str:
+    """Remembered per principal (a frozen value): parsing and printing the UUID again on every
+    transaction was a measurable part of a short one (docs/benchmarks.md)."""
     return "; ".join(["BEGIN", *principal_settings(principal)])
+
+
+def begin_statement(principal: Principal) -> str:
+    """BEGIN plus the principal's settings and the request's correlation id (the audit trigger
+    records it), as one simple-protocol statement (one round trip)."""
+    begin = _principal_begin(principal)
+    correlation_id = current_correlation_id()
+    if correlation_id is None:
+        return begin
+    if not _CORRELATION_ID.fullmatch(correlation_id):
+        raise ValueError("correlation id: only 1 to 128 characters of [A-Za-z0-9._-]")
+    return f"{begin}; SET LOCAL agentkeep.correlation_id = '{correlation_id}'"
 
 
 @dataclass

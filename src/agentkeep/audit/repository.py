@@ -1,0 +1,147 @@
+"""SQL of the audit trail. Takes a connection; never commits.
+
+Cross-user reads run as the owner acting as operator (the ``*_operator_read`` policies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentkeep.audit.tables import AUDIT_TABLES, OPERATOR_CHAIN, audit_log
+
+# chain.py reads these columns by position; the texts are PostgreSQL's own (docs/audit.md).
+ENTRY_STREAM = """
+SELECT user_id::text, seq, id::text, (extract(epoch FROM occurred_at) * 1000000)::bigint, table_name,
+       record_key_hash, operation, actor, acting_user_id::text, correlation_id, action_type, risk_level,
+       agent_id::text, session_id::text, payload_hash, row_hash, prev_hash, entry_hash,
+       redacted_at IS NOT NULL,
+       record_id::text, old_values::text, new_values::text, ip_address::text, user_agent
+  FROM audit_log
+"""
+STREAM_ALL = ENTRY_STREAM + " ORDER BY user_id, seq"
+STREAM_ONE = ENTRY_STREAM + " WHERE user_id = $1 ORDER BY seq"
+HEADS = "SELECT user_id::text, seq, hash FROM audit_chain_heads ORDER BY user_id"
+HEAD_ONE = "SELECT user_id::text, seq, hash FROM audit_chain_heads WHERE user_id = $1"
+ACT_AS_OPERATOR = "SET LOCAL agentkeep.principal = 'operator'"
+
+# Each live row against the last entry written for its key: a row no entry knows, a row whose
+# image differs from the entry's row_hash, a row the trail says exists but is gone.
+LIVE_ROWS = """
+WITH last AS (
+    SELECT DISTINCT ON (a.user_id, a.record_key_hash)
+           a.user_id, a.seq, a.record_key_hash, a.operation, a.row_hash
+      FROM audit_log AS a
+     WHERE a.table_name = $1 AND ($2::uuid IS NULL OR a.user_id = $2)
+     ORDER BY a.user_id, a.record_key_hash, a.seq DESC
+), live AS (
+    SELECT {chain_user} AS user_id, k.key_text,
+           sha256(convert_to(k.key_text, 'UTF8')) AS key_hash,
+           sha256(convert_to(s.r::text, 'UTF8')) AS row_hash
+      FROM (SELECT to_jsonb(t) AS r FROM {table} AS t) AS s,
+           LATERAL (SELECT ({key})::text AS key_text) AS k
+     WHERE $2::uuid IS NULL OR {chain_user} = $2
+)
+SELECT coalesce(live.user_id, last.user_id)::text, last.seq, live.key_text,
+       CASE WHEN last.seq IS NULL THEN 'live row has no audit entry'
+            WHEN live.key_hash IS NULL THEN 'row is gone but its last entry is ' || last.operation
+            WHEN last.operation = 'DELETE' THEN 'row exists but its last entry is DELETE'
+            ELSE 'live row differs from its last audit entry (changed without the audit trigger)' END
+  FROM live FULL JOIN last ON live.user_id = last.user_id AND live.key_hash = last.record_key_hash
+ WHERE last.seq IS NULL
+    OR (live.key_hash IS NULL AND last.operation <> 'DELETE')
+    OR (live.key_hash IS NOT NULL
+        AND (last.operation = 'DELETE' OR live.row_hash IS DISTINCT FROM last.row_hash))
+ ORDER BY 1, 2
+ LIMIT $3
+"""
+
+
+_PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def audited_tables(metadata: sa.MetaData) -> list[sa.Table]:
+    return [table for table in metadata.sorted_tables if table.name not in AUDIT_TABLES]
+
+
+def live_rows_sql(table: sa.Table) -> str:
+    """LIVE_ROWS for one table; identifiers come from the declared metadata, never from input."""
+    for name in [table.name, *table.primary_key.columns.keys()]:
+        if not _PLAIN_IDENTIFIER.fullmatch(name):
+            raise ValueError(f"not a plain identifier: {name!r}")
+    name = table.name
+    on_user_chain = table.info.get("tenancy") in ("user", "handle")
+    chain_user = "(s.r ->> 'user_id')::uuid" if on_user_chain else f"'{OPERATOR_CHAIN}'::uuid"
+    pairs = ", ".join(f"'{column.name}', s.r -> '{column.name}'" for column in table.primary_key.columns)
+    return LIVE_ROWS.format(chain_user=chain_user, table=name, key=f"jsonb_build_object({pairs})")
+
+
+async def driver_of(conn: AsyncConnection) -> asyncpg.Connection[Any]:
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
+    return driver
+
+
+async def act_as_operator(driver: asyncpg.Connection[Any]) -> None:
+    await driver.execute(ACT_AS_OPERATOR)
+
+
+async def count_entries(driver: asyncpg.Connection[Any], user_id: uuid.UUID | None) -> int:
+    if user_id is None:
+        # The planner's estimate: counting exactly would read the table once more.
+        estimate = await driver.fetchval(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = 'audit_log'::regclass"
+        )
+        return max(int(estimate or 0), 0)
+    return int(await driver.fetchval("SELECT count(*) FROM audit_log WHERE user_id = $1", user_id))
+
+
+async def stream_entries(
+    driver: asyncpg.Connection[Any], user_id: uuid.UUID | None, *, batch: int = 5_000
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """Every entry in (user_id, seq) order, in batches, through a server-side cursor (inside a
+    transaction). The next batch is asked for before this one is handed out, so the server
+    reads it while the caller checks this one."""
+    cursor = await (driver.cursor(STREAM_ALL) if user_id is None else driver.cursor(STREAM_ONE, user_id))
+    upcoming = asyncio.ensure_future(cursor.fetch(batch))
+    while records := await upcoming:
+        upcoming = asyncio.ensure_future(cursor.fetch(batch))
+        await asyncio.sleep(0)  # let it send its request before the caller takes the CPU
+        yield records
+
+
+async def heads(driver: asyncpg.Connection[Any], user_id: uuid.UUID | None) -> dict[str, tuple[int, bytes]]:
+    rows = await driver.fetch(HEADS) if user_id is None else await driver.fetch(HEAD_ONE, user_id)
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+async def live_row_problems(
+    driver: asyncpg.Connection[Any], table: sa.Table, user_id: uuid.UUID | None, limit: int
+) -> list[asyncpg.Record]:
+    return list(await driver.fetch(live_rows_sql(table), table.name, user_id, limit))
+
+
+async def redact(driver: asyncpg.Connection[Any], user_id: uuid.UUID) -> int:
+    return int(await driver.fetchval("SELECT audit_redact($1)", user_id))
+
+
+async def trail_page(
+    conn: AsyncConnection, user_id: uuid.UUID, *, before: int | None, limit: int
+) -> Sequence[sa.RowMapping]:
+    columns = [
+        c
+        for c in audit_log.c
+        if c.name not in ("payload_hash", "row_hash", "prev_hash", "entry_hash", "record_key_hash")
+    ]
+    statement = sa.select(*columns, audit_log.c.entry_hash).where(audit_log.c.user_id == user_id)
+    if before is not None:
+        statement = statement.where(audit_log.c.seq < before)
+    statement = statement.order_by(audit_log.c.seq.desc()).limit(limit)
+    return (await conn.execute(statement)).mappings().all()

@@ -1,0 +1,176 @@
+"""The audit trail: verification (chains, heads, live rows), heads, redaction, a user's own trail.
+
+Cross-user work runs in the owner's transaction acting as operator; a user's own trail in the
+application role's, under row-level security.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+import asyncpg
+import sqlalchemy as sa
+
+from agentkeep.actors import Actor, acting_user, as_principal
+from agentkeep.audit import repository
+from agentkeep.audit.chain import USER_ID, Break, ChainChecker
+from agentkeep.audit.models import AuditEntry, AuditTrailPage, LiveRowProblem, VerifyReport
+from agentkeep.database.engine import Database
+from agentkeep.errors import InvalidInput
+from agentkeep.pagination import checked_limit
+
+Progress = Callable[[int], None]
+"""Called with the number of entries checked since the last call."""
+SavedHeads = Mapping[str, Mapping[str, object]]
+LIVE_ROW_PROBLEMS_PER_TABLE = 100
+
+
+def parse_heads(document: object) -> dict[str, dict[int, bytes]]:
+    """``{user: {"seq": n, "hash": hex}}`` as written by :meth:`AuditService.head`."""
+    if not isinstance(document, dict):
+        raise InvalidInput("saved heads: expected a JSON object of {user: {seq, hash}}", field="against")
+    parsed: dict[str, dict[int, bytes]] = {}
+    for user, head in document.items():
+        try:
+            user_id = str(uuid.UUID(str(user)))
+            seq = int(head["seq"])
+            digest = bytes.fromhex(str(head["hash"]))
+        except (KeyError, TypeError, ValueError):
+            raise InvalidInput(
+                f"saved heads: {user!r} needs a UUID key and seq, hash", field="against"
+            ) from None
+        parsed[user_id] = {seq: digest}
+    return parsed
+
+
+async def verify_on(
+    driver: asyncpg.Connection[Any],
+    tables: Sequence[sa.Table],
+    user_id: uuid.UUID | None = None,
+    *,
+    against: SavedHeads | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Verification on a connection that can read every chain (the owner acting as operator, or
+    a superuser), inside its transaction: chains, heads, saved heads, then the live rows of
+    ``tables`` (none: skip the live-row check)."""
+    if not driver.is_in_transaction():  # the server-side cursor lives in a transaction
+        async with driver.transaction(readonly=True):
+            return await verify_on(driver, tables, user_id, against=against, progress=progress)
+    saved = parse_heads(against) if against is not None else {}
+    if user_id is not None:
+        saved = {user: heads for user, heads in saved.items() if user == str(user_id)}
+    breaks: list[Break] = []
+    entries = 0
+    heads = await repository.heads(driver, user_id)
+    checker: ChainChecker | None = None
+    seen: set[str] = set()
+    async for batch in repository.stream_entries(driver, user_id):
+        for entry in batch:
+            if checker is None or checker.user_id != entry[USER_ID]:
+                if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
+                    breaks.append(broken)
+                checker = ChainChecker(entry[USER_ID], saved.get(entry[USER_ID]))
+                seen.add(checker.user_id)
+            checker.feed(cast(Sequence[Any], entry))
+        entries += len(batch)
+        if progress is not None:
+            progress(len(batch))
+    if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
+        breaks.append(broken)
+    for user in sorted({*heads, *saved} - seen):
+        behind = saved.get(user)
+        problem = (
+            f"chain has no entries, before the saved head at seq {max(behind)} (rolled back or truncated)"
+            if behind
+            else "head row without entries (chain removed)"
+        )
+        breaks.append(Break(user, min(behind) if behind else None, problem))
+    problems = await live_row_problems(driver, tables, user_id)
+    return VerifyReport(entries=entries, chains=len(seen), breaks=breaks, live_rows=problems)
+
+
+async def live_row_problems(
+    driver: asyncpg.Connection[Any], tables: Sequence[sa.Table], user_id: uuid.UUID | None = None
+) -> list[LiveRowProblem]:
+    """Live rows that differ from the last entry written for them (or that no entry knows)."""
+    problems = []
+    for table in tables:
+        if user_id is not None and table.info.get("tenancy") not in ("user", "handle"):
+            continue
+        for row in await repository.live_row_problems(driver, table, user_id, LIVE_ROW_PROBLEMS_PER_TABLE):
+            problems.append(
+                LiveRowProblem(
+                    table_name=table.name, user_id=row[0], seq=row[1], record_id=row[2], problem=row[3]
+                )
+            )
+    return problems
+
+
+class AuditService:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def _audited_tables(self) -> list[sa.Table]:
+        schema = self._database.schema
+        return repository.audited_tables(schema.metadata) if schema is not None else []
+
+    async def count(self, user_id: uuid.UUID | None = None) -> int:
+        """About how many entries :meth:`verify` reads (for a progress bar)."""
+        async with self._database.owner_transaction() as conn:
+            await conn.execute(sa.text(repository.ACT_AS_OPERATOR))
+            return await repository.count_entries(await repository.driver_of(conn), user_id)
+
+    async def verify(
+        self,
+        user_id: uuid.UUID | None = None,
+        *,
+        against: SavedHeads | None = None,
+        progress: Progress | None = None,
+        live_rows: bool = True,
+    ) -> VerifyReport:
+        """Recompute every chain (or one user's); name each chain's first broken link."""
+        async with self._database.owner_transaction() as conn:
+            await conn.execute(sa.text(repository.ACT_AS_OPERATOR))
+            return await verify_on(
+                await repository.driver_of(conn),
+                self._audited_tables() if live_rows else [],
+                user_id,
+                against=against,
+                progress=progress,
+            )
+
+    async def head(self) -> dict[str, dict[str, object]]:
+        """Every chain's head, ``{user: {"seq": n, "hash": hex}}``, to keep outside the database."""
+        async with self._database.owner_transaction() as conn:
+            await conn.execute(sa.text(repository.ACT_AS_OPERATOR))
+            heads = await repository.heads(await repository.driver_of(conn), None)
+        return {user: {"seq": seq, "hash": digest.hex()} for user, (seq, digest) in heads.items()}
+
+    async def redact(self, user_id: uuid.UUID) -> int:
+        """Remove the personal payloads of ``user_id``'s entries (the chains still verify); the
+        redaction is recorded in the operator chain. How many entries were redacted."""
+        async with self._database.owner_transaction() as conn:
+            await conn.execute(sa.text(repository.ACT_AS_OPERATOR))
+            return await repository.redact(await repository.driver_of(conn), user_id)
+
+    async def trail(self, actor: Actor, *, before: int | None = None, limit: int = 50) -> AuditTrailPage:
+        """The acting user's own entries, newest first."""
+        limit = checked_limit(limit)
+        user_id = acting_user(actor)
+        async with self._database.transaction(as_principal(actor)) as tx:
+            rows = await repository.trail_page(tx.conn, user_id, before=before, limit=limit + 1)
+        items = [
+            AuditEntry.model_validate(
+                {
+                    **row,
+                    "ip_address": None if row["ip_address"] is None else str(row["ip_address"]),
+                    "entry_hash": row["entry_hash"].hex(),
+                }
+            )
+            for row in rows[:limit]
+        ]
+        cursor = items[-1].seq if items and len(rows) > limit else None
+        return AuditTrailPage(items=items, next_cursor=cursor)

@@ -1,0 +1,74 @@
+"""Helpers shared by the test_audit_* modules: a superuser connection (it bypasses row-level
+security and can switch triggers off, as a tamperer would) and a user with rows in every table."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from agentkeep.agent_sessions.models import NewAgentSession
+from agentkeep.agents.models import NewAgent
+from agentkeep.conversations.models import NewConversation
+from agentkeep.database.engine import Database
+from agentkeep.database.urls import asyncpg_dsn
+from agentkeep.keep import Keep
+from agentkeep.messages.models import NewMessage
+from agentkeep.personas.models import NewActivation, NewPersona
+from agentkeep.user_sessions.models import NewUserSession
+from agentkeep.users.models import NewUser, User
+
+NIL = uuid.UUID(int=0)
+
+
+@asynccontextmanager
+async def superuser(database: Database) -> AsyncIterator[asyncpg.Connection]:
+    """A superuser connection to the test database (not on Citus: the tests using it say so)."""
+    assert database.urls.superuser is not None
+    url = database.urls.superuser.set(database=database.urls.owner.database)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def user_with_rows(keep: Keep, *, text: str = "hello", messages: int = 3, **fields: Any) -> User:
+    suffix = uuid.uuid4().hex[:12]
+    user = await keep.users.create(
+        NewUser(**({"email": f"audit-{suffix}@example.com", "username": f"audit_{suffix}"} | fields))
+    )
+    session = await keep.agent_sessions.create(user.user_id, NewAgentSession(agent_type="assistant"))
+    chat = await keep.conversations.create(
+        user.user_id, NewConversation(title=f"chat {text}", agent_session_id=session.id)
+    )
+    await keep.user_sessions.start(user.user_id, NewUserSession(user_agent=f"browser {text}"))
+    await keep.agents.create(NewAgent(name=f"agent-{suffix}", persona_type="assistant"))
+    persona = await keep.personas.create(
+        NewPersona(persona_name=f"p-{suffix}", persona_version="1", specialization=f"about {text}")
+    )
+    await keep.personas.activate(
+        user.user_id, session.id, NewActivation(persona_id=persona.id, activation_trigger=text)
+    )
+    for number in range(messages):
+        await keep.messages.append(user.user_id, chat.id, NewMessage(role="user", content=f"{text} {number}"))
+    return user
+
+
+async def entries(conn: asyncpg.Connection, user_id: uuid.UUID, after_seq: int = 0) -> list[asyncpg.Record]:
+    """A chain's entries after ``after_seq`` (``conn`` must be able to read them)."""
+    return list(
+        await conn.fetch(
+            "SELECT seq, table_name, operation, old_values, new_values, record_id, actor, correlation_id"
+            " FROM audit_log WHERE user_id = $1 AND seq > $2 ORDER BY seq",
+            user_id,
+            after_seq,
+        )
+    )
+
+
+async def head_seq(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
+    return int(await conn.fetchval("SELECT coalesce(max(seq), 0) FROM audit_log WHERE user_id = $1", user_id))

@@ -1,0 +1,140 @@
+"""Every write to every audited table gives exactly one audit entry, with the right old and new
+values, in the right chain (the row's user, or the operator chain for catalog/operator tables)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from agentkeep.audit.repository import audited_tables
+from agentkeep.database.engine import Database
+from agentkeep.keep import Keep
+from agentkeep.schema import metadata
+from audit_support import NIL, superuser, user_with_rows
+
+pytestmark = pytest.mark.no_citus("uses a superuser connection to write every table directly")
+
+AUDITED = [table.name for table in audited_tables(metadata)]
+
+
+def test_every_table_but_the_audit_tables_is_audited() -> None:
+    assert set(AUDITED) == set(metadata.tables) - {"audit_log", "audit_chain_heads"}
+    assert {"users", "messages", "agents", "vocabulary_terms", "user_emails"} <= set(AUDITED)
+
+
+async def test_each_audited_table_has_its_named_row_trigger(owner: Any) -> None:
+    names = {
+        row[0]
+        for row in await owner.fetch(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'audit\\_%'"
+        )
+    }
+    assert {f"audit_{table}" for table in AUDITED} <= names
+
+
+def _fresh_copy(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with new values in its key and unique columns, so it can be inserted beside it."""
+    key = {column.name for column in table.primary_key.columns}
+    unique = set(key)
+    groups = [set(c.columns.keys()) for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
+    groups += [{column.name for column in index.columns} for index in table.indexes if index.unique]
+    for group in groups:
+        if not group & (key - {"user_id"}):  # a new key already makes the others unique
+            unique |= group
+    copy = {name: value for name, value in row.items() if not table.c[name].computed}
+    for name in unique:
+        if name == "user_id" and table.name != "users":
+            continue
+        value = copy[name]
+        if isinstance(value, bool):
+            copy[name] = False
+        elif name == "email" or name.endswith("_email"):
+            copy[name] = f"copy-{uuid.uuid4().hex[:10]}@example.com"
+        elif isinstance(value, str) and value.startswith("\\x"):
+            copy[name] = "\\x" + os.urandom((len(value) - 2) // 2).hex()  # bytea: same length
+        elif isinstance(value, str):
+            try:
+                uuid.UUID(value)
+                copy[name] = str(uuid.uuid4())
+            except ValueError:
+                copy[name] = f"copy_{uuid.uuid4().hex[:10]}"
+    return copy
+
+
+@pytest.mark.parametrize("table_name", AUDITED)
+async def test_insert_update_delete_each_give_one_entry(
+    table_name: str, keep: Keep, database: Database
+) -> None:
+    user = await user_with_rows(keep)
+    await keep.access_keys.create(user.user_id)
+    await keep.access_keys.create_service_key(f"audit-{uuid.uuid4().hex[:6]}")
+    async with superuser(database) as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            await _write_and_check(conn, table_name)
+        finally:
+            await transaction.rollback()  # leave nothing behind
+
+
+async def _write_and_check(conn: Any, table_name: str) -> None:
+    table = metadata.tables[table_name]
+    if True:
+        row_json = await conn.fetchval(
+            f"SELECT to_jsonb(t)::text FROM {table_name} AS t ORDER BY random() LIMIT 1"
+        )
+        assert row_json is not None, f"no row in {table_name} to copy"
+        copy = _fresh_copy(table, json.loads(row_json))
+        on_user_chain = table.info["tenancy"] in ("user", "handle")
+        chain = uuid.UUID(copy["user_id"]) if on_user_chain else NIL
+        before = int(
+            await conn.fetchval("SELECT coalesce(max(seq), 0) FROM audit_log WHERE user_id = $1", chain)
+        )
+        key = {column.name: copy[column.name] for column in table.primary_key.columns}
+        where = " AND ".join(f"t.{name} = r.{name}" for name in key)
+        columns = ", ".join(copy)
+        record = f"jsonb_populate_record(NULL::{table_name}, $1::jsonb)"
+        await conn.execute(
+            f"INSERT INTO {table_name} ({columns}) SELECT {columns} FROM {record}",
+            json.dumps(copy),
+        )
+        inserted = json.loads(
+            await conn.fetchval(
+                f"SELECT to_jsonb(t)::text FROM {table_name} AS t, {record} AS r WHERE {where}",
+                json.dumps(key),
+            )
+        )
+        some_column = next(c.name for c in table.columns if c.name not in key and not c.computed)
+        await conn.execute(
+            f"UPDATE {table_name} AS t SET {some_column} = t.{some_column} FROM {record} AS r WHERE {where}",
+            json.dumps(key),
+        )
+        updated = json.loads(
+            await conn.fetchval(
+                f"SELECT to_jsonb(t)::text FROM {table_name} AS t, {record} AS r WHERE {where}",
+                json.dumps(key),
+            )
+        )
+        await conn.execute(
+            f"DELETE FROM {table_name} AS t USING {record} AS r WHERE {where}",
+            json.dumps(key),
+        )
+        written = await conn.fetch(
+            "SELECT seq, operation, old_values::text AS old, new_values::text AS new,"
+            " record_id::text AS record"
+            " FROM audit_log WHERE user_id = $1 AND seq > $2 AND table_name = $3 ORDER BY seq",
+            chain,
+            before,
+            table_name,
+        )
+        assert [entry["operation"] for entry in written] == ["INSERT", "UPDATE", "DELETE"]
+        insert, update, delete = written
+        assert (insert["old"], json.loads(insert["new"])) == (None, inserted)
+        assert (json.loads(update["old"]), json.loads(update["new"])) == (inserted, updated)
+        assert (json.loads(delete["old"]), delete["new"]) == (updated, None)
+        assert {json.loads(entry["record"]) == key for entry in written} == {True}
