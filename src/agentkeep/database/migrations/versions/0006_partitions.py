@@ -1,0 +1,54 @@
+"""partitions: messages in monthly range partitions; create_monthly_partition
+
+Revision ID: 0006
+Revises: 0004
+Create Date: 2026-11-30 10:00:00.000000
+
+- ``messages`` becomes a table partitioned by RANGE of ``id``, one partition per month (UTC):
+  ids are UUIDv7, so a month is the range from the smallest UUIDv7 of its first millisecond to
+  the next month's (``agentkeep_uuid7_floor``). Every key keeps ``id``, so the primary key
+  (user_id, id), the conversation-order unique key and the foreign keys stay as they were.
+- The existing rows are copied with everything the table had (read from the catalogs, so
+  objects added by revisions after 0004 come along: ddl.convert_to_monthly_partitions), into
+  partitions for the months that hold rows, this month and the next. The server makes the
+  following months ahead (agentkeep.partitions).
+- ``create_monthly_partition(table_name, start_date)`` (seed 001) for any of our tables
+  partitioned by a uuid or date/time column; idempotent; the owner's only (creating a partition
+  needs the parent's owner anyway). ``devassist.create_monthly_partition`` is the seed's name in
+  the compatibility schema, for the owner too.
+- Downgrade makes ``messages`` one plain table again, with its rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+from agentkeep.database.migrations import ddl
+
+revision: str = "0006"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+creates_tables: tuple[str, ...] = ()
+
+DEVASSIST_CREATE_MONTHLY_PARTITION = """
+CREATE FUNCTION devassist.create_monthly_partition(table_name text, start_date date) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog AS $$
+    SELECT public.create_monthly_partition(table_name, start_date)
+$$"""
+
+
+def upgrade() -> None:
+    ddl.create_partition_functions()
+    ddl.convert_to_monthly_partitions("messages", "id")
+    op.execute(DEVASSIST_CREATE_MONTHLY_PARTITION)
+    op.execute("REVOKE ALL ON FUNCTION devassist.create_monthly_partition(text, date) FROM PUBLIC")
+
+
+def downgrade() -> None:
+    op.execute("DROP FUNCTION devassist.create_monthly_partition(text, date)")
+    ddl.convert_from_monthly_partitions("messages")
+    ddl.drop_partition_functions()
