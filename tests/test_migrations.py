@@ -103,20 +103,21 @@ def _declared_objects_only(obj: Any, name: str | None, type_: str, reflected: bo
         return False
     if type_ in ("index", "foreign_key_constraint") and PARTITION_NAME.search(obj.table.name):
         return False
-    if type_ == "foreign_key_constraint" and PARTITION_NAME.search(obj.referred_table.name):
-        return False
-    return True
+    return not (type_ == "foreign_key_constraint" and PARTITION_NAME.search(obj.referred_table.name))
 
 
 async def test_schema_from_migrations_equals_declared_models(database: Database, scratch: Database) -> None:
     async with database.owner_transaction() as conn:
         diff = await conn.run_sync(
             lambda sync: compare_metadata(
-                MigrationContext.configure(sync, opts={
-                    "compare_type": True,
-                    "compare_server_default": True,
-                    "include_object": _declared_objects_only,
-                },),
+                MigrationContext.configure(
+                    sync,
+                    opts={
+                        "compare_type": True,
+                        "compare_server_default": True,
+                        "include_object": _declared_objects_only,
+                    },
+                ),
                 metadata,
             )
         )

@@ -318,7 +318,8 @@ _TABLE_OBJECTS = {
           AND tgenabled <> 'O'
         ORDER BY tgname""",
     "policies": """
-        SELECT p.polname, format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s', p.polname, p.polrelid::regclass,
+        SELECT p.polname, format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s',
+               p.polname, p.polrelid::regclass,
                CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
                CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
                              WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
@@ -345,7 +346,8 @@ _TABLE_OBJECTS = {
         UNION ALL
         SELECT conname, format('COMMENT ON CONSTRAINT %I ON %s IS %L', conname, conrelid::regclass,
                                obj_description(oid, 'pg_constraint'))
-        FROM pg_constraint WHERE conrelid = to_regclass(:table) AND obj_description(oid, 'pg_constraint') IS NOT NULL
+        FROM pg_constraint
+        WHERE conrelid = to_regclass(:table) AND obj_description(oid, 'pg_constraint') IS NOT NULL
         UNION ALL
         SELECT tgname, format('COMMENT ON TRIGGER %I ON %s IS %L', tgname, tgrelid::regclass,
                               obj_description(oid, 'pg_trigger'))
@@ -358,7 +360,8 @@ _TABLE_OBJECTS = {
         UNION ALL
         SELECT indexrelid::regclass::text, format('COMMENT ON INDEX %s IS %L', indexrelid::regclass,
                                                   obj_description(indexrelid, 'pg_class'))
-        FROM pg_index WHERE indrelid = to_regclass(:table) AND obj_description(indexrelid, 'pg_class') IS NOT NULL""",
+        FROM pg_index
+        WHERE indrelid = to_regclass(:table) AND obj_description(indexrelid, 'pg_class') IS NOT NULL""",
     # Views read the table by its identity, not its name: each is pointed at the new table.
     "views": """
         SELECT DISTINCT v.oid::regclass::text,
@@ -422,9 +425,16 @@ def _rebuild(table: str, partition_by: str | None) -> None:
         distribute_by_user(table)
     if partition_by:
         _create_partitions_for_rows(table, old, partition_by)
-    op.execute(f"INSERT INTO {table} SELECT * FROM {old}")
+    op.execute(f"INSERT INTO {table} SELECT * FROM {old}")  # noqa: S608 - checked identifiers
     for kind in (
-        "constraints", "indexes", "triggers", "trigger_states", "policies", "security", "grants", "comments"
+        "constraints",
+        "indexes",
+        "triggers",
+        "trigger_states",
+        "policies",
+        "security",
+        "grants",
+        "comments",
     ):
         for _name, statement in objects[kind]:
             op.execute(statement)
@@ -455,7 +465,7 @@ def _create_partitions_for_rows(table: str, source: str, key_column: str) -> Non
     this_month = "date_trunc('month', now() AT TIME ZONE 'UTC')"
     bind.execute(
         sa.text(
-            "SELECT create_monthly_partition(:table, month) FROM ("
+            "SELECT create_monthly_partition(:table, month) FROM ("  # noqa: S608 - checked identifiers
             f" SELECT DISTINCT date_trunc('month', {moment})::date AS month FROM {source}"
             f" UNION SELECT {this_month}::date UNION SELECT ({this_month} + interval '1 month')::date"
             ") AS months ORDER BY month"
