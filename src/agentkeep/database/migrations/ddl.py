@@ -398,6 +398,7 @@ def _rebuild(table: str, partition_by: str | None) -> None:
     table = _checked(table)
     old = _checked(f"{table}_before_rebuild")
     objects = _table_objects(table)
+    forced = _forced_neighbours(table, objects)
     distributed = _is_distributed(table)
     _allow_triggers_on_distributed_tables()
     for name, _statement in objects["foreign_keys_in"]:
@@ -426,22 +427,37 @@ def _rebuild(table: str, partition_by: str | None) -> None:
     if partition_by:
         _create_partitions_for_rows(table, old, partition_by)
     op.execute(f"INSERT INTO {table} SELECT * FROM {old}")  # noqa: S608 - checked identifiers
-    for kind in (
-        "constraints",
-        "indexes",
-        "triggers",
-        "trigger_states",
-        "policies",
-        "security",
-        "grants",
-        "comments",
-    ):
+    # Validating a foreign key reads the other table as the owner, whom FORCE ROW LEVEL SECURITY
+    # would show no rows: lifted on those tables for this transaction only. The rebuilt table
+    # gets its own row-level security last, after its keys are validated.
+    for neighbour in forced:
+        op.execute(f"ALTER TABLE {neighbour} NO FORCE ROW LEVEL SECURITY")
+    for kind in ("constraints", "indexes", "triggers", "trigger_states", "policies", "grants", "comments"):
         for _name, statement in objects[kind]:
             op.execute(statement)
-    for _name, statement in objects["foreign_keys_in"] + objects["views"]:
+    for _name, statement in objects["foreign_keys_in"] + objects["views"] + objects["security"]:
         op.execute(statement)
+    for neighbour in forced:
+        op.execute(f"ALTER TABLE {neighbour} FORCE ROW LEVEL SECURITY")
     op.execute(f"DROP TABLE {old}")
     op.execute(f"ANALYZE {table}")
+
+
+def _forced_neighbours(table: str, objects: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """Tables on the other end of ``table``'s foreign keys that force row-level security."""
+    referencing = [name.rsplit(".", 1)[0] for name, _statement in objects["foreign_keys_in"]]
+    found = op.get_bind().execute(
+        sa.text(
+            "SELECT DISTINCT c.oid::regclass::text FROM pg_class c"
+            " WHERE c.relforcerowsecurity AND c.oid <> to_regclass(:table)"
+            " AND (c.oid IN (SELECT confrelid FROM pg_constraint WHERE conrelid = to_regclass(:table)"
+            "                AND contype = 'f')"
+            "      OR c.oid::regclass::text = ANY(CAST(:referencing AS text[])))"
+            " ORDER BY 1"
+        ),
+        {"table": table, "referencing": referencing},
+    )
+    return [_checked(name) for name in found.scalars()]
 
 
 def _create_partitions_for_rows(table: str, source: str, key_column: str) -> None:
