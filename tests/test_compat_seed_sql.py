@@ -196,13 +196,6 @@ LATER = [
         "backup_critical_data",
         "audit and retention",
     ),
-    (
-        "001:342",
-        "devassist",
-        "SELECT create_monthly_partition('governance_events', '2025-03-01')",
-        "create_monthly_partition",
-        "partitions",
-    ),
     ("001:467", "devassist", "SELECT encrypt_sensitive('secret')", "encrypt_sensitive", "vault"),
     ("001:475", "devassist", "SELECT decrypt_sensitive('\\x00'::bytea)", "decrypt_sensitive", "vault"),
     ("001:533", "devassist", "SELECT cleanup_old_data();", "cleanup_old_data", "audit and retention"),

@@ -103,7 +103,8 @@ async def test_messages_go_to_partitions_and_back_with_rows_and_objects(database
 
                 await migrate.upgrade(database, "0006")
                 assert (
-                    await su.fetchval("SELECT relkind::text FROM pg_class WHERE oid = 'messages'::regclass") == "p"
+                    await su.fetchval("SELECT relkind::text FROM pg_class WHERE oid = 'messages'::regclass")
+                    == "p"
                 )
                 this_month = dt.datetime.now(dt.UTC).date().replace(day=1)
                 next_month = (this_month + dt.timedelta(days=32)).replace(day=1)
@@ -123,7 +124,8 @@ async def test_messages_go_to_partitions_and_back_with_rows_and_objects(database
 
                 await migrate.downgrade(database, "0004")
                 assert (
-                    await su.fetchval("SELECT relkind::text FROM pg_class WHERE oid = 'messages'::regclass") == "r"
+                    await su.fetchval("SELECT relkind::text FROM pg_class WHERE oid = 'messages'::regclass")
+                    == "r"
                 )
                 assert await _snapshot(su) == before
 
