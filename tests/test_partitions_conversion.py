@@ -17,7 +17,8 @@ from partition_helpers import add_user_and_conversation, connect, month_start, u
 OBJECTS = {
     "constraints": "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
     " WHERE conrelid = 'messages'::regclass AND conparentid = 0",
-    "foreign_keys_in": "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+    "foreign_keys_in": "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
+    " FROM pg_constraint"
     " WHERE confrelid = 'messages'::regclass AND conrelid <> confrelid AND conparentid = 0",
     "indexes": "SELECT indexname, replace(indexdef, ' ON ONLY ', ' ON ') FROM pg_indexes"
     " WHERE tablename = 'messages'",
@@ -25,7 +26,8 @@ OBJECTS = {
     " WHERE tgrelid = 'messages'::regclass AND NOT tgisinternal",
     "policies": "SELECT policyname, permissive, roles::text, cmd, qual, with_check FROM pg_policies"
     " WHERE tablename = 'messages'",
-    "security": "SELECT relrowsecurity, relforcerowsecurity, relacl::text FROM pg_class WHERE oid = 'messages'::regclass",
+    "security": "SELECT relrowsecurity, relforcerowsecurity, relacl::text FROM pg_class"
+    " WHERE oid = 'messages'::regclass",
     "comments": "SELECT objsubid, description FROM pg_description WHERE objoid = 'messages'::regclass",
     "views": "SELECT viewname, definition FROM pg_views WHERE definition ~ 'messages'",
 }
@@ -72,7 +74,8 @@ async def _fill(conn: asyncpg.Connection) -> None:
             message_id = uuid7_at(moment)
             await conn.execute(
                 "INSERT INTO messages (user_id, id, conversation_id, parent_message_id, role, content,"
-                " agent_name, metadata, token_count) VALUES ($1, $2, $3, $4, 'user', $5, 'kai', '{\"k\": 1}', 7)",
+                " agent_name, metadata, token_count)"
+                " VALUES ($1, $2, $3, $4, 'user', $5, 'kai', '{\"k\": 1}', 7)",
                 user_id,
                 message_id,
                 conversation_id,
@@ -134,7 +137,8 @@ async def test_messages_go_to_partitions_and_back_with_rows_and_objects(database
                 # The carried-over trigger still fires for new rows; the disabled one stays off.
                 user_id, conversation_id = await add_user_and_conversation(su)
                 await su.execute(
-                    "INSERT INTO messages (user_id, id, conversation_id, role, content) VALUES ($1, $2, $3, 'user', 'x')",
+                    "INSERT INTO messages (user_id, id, conversation_id, role, content)"
+                    " VALUES ($1, $2, $3, 'user', 'x')",
                     user_id,
                     uuid7_at(dt.datetime.now(dt.UTC)),
                     conversation_id,

@@ -64,21 +64,12 @@ async def test_the_application_role_may_not_create_partitions(as_app: Any, make_
     async with as_app(Principal.user(user.user_id)) as conn:
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="create_monthly_partition"):
             await conn.execute("SELECT create_monthly_partition('messages', '2031-07-01')")
-    async with as_app(Principal.user(user.user_id)) as conn:
-        # 001:342, the seed's call through the devassist schema: refused for the application role.
-        await conn.execute("SET LOCAL search_path = devassist")
-        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="create_monthly_partition"):
-            await conn.execute("SELECT create_monthly_partition('governance_events', '2025-03-01')")
 
 
-async def test_seed_call_through_devassist_names_the_missing_table_for_the_owner(
-    owner: asyncpg.Connection,
-) -> None:
+async def test_seed_call_names_the_missing_table_for_the_owner(owner: asyncpg.Connection) -> None:
     """001:342 verbatim, as the owner: governance_events comes with the governance issue."""
-    async with owner.transaction():
-        await owner.execute("SET LOCAL search_path = devassist")
-        with pytest.raises(asyncpg.UndefinedTableError, match="governance_events"):
-            await owner.execute("SELECT create_monthly_partition('governance_events', '2025-03-01')")
+    with pytest.raises(asyncpg.UndefinedTableError, match="governance_events"):
+        await owner.execute("SELECT create_monthly_partition('governance_events', '2025-03-01')")
 
 
 async def test_ensure_makes_months_ahead_once(database: Database) -> None:
@@ -121,7 +112,8 @@ async def test_rows_land_in_their_months_partition_and_list_counts_them(
     async with owner.transaction():
         await act_as(owner, user.user_id)
         await owner.execute(
-            "INSERT INTO messages (user_id, id, conversation_id, role, content) VALUES ($1, $2, $3, 'user', 'sept')",
+            "INSERT INTO messages (user_id, id, conversation_id, role, content)"
+            " VALUES ($1, $2, $3, 'user', 'sept')",
             user.user_id,
             old,
             conversation.id,
@@ -134,7 +126,8 @@ async def test_rows_land_in_their_months_partition_and_list_counts_them(
         # creating that month's partition.
         with pytest.raises(asyncpg.CheckViolationError, match='no partition of relation "messages"'):
             await conn.execute(
-                "INSERT INTO messages (user_id, id, conversation_id, role, content) VALUES ($1, $2, $3, 'user', 'x')",
+                "INSERT INTO messages (user_id, id, conversation_id, role, content)"
+                " VALUES ($1, $2, $3, 'user', 'x')",
                 user.user_id,
                 uuid7_at(dt.datetime(1999, 1, 1, tzinfo=dt.UTC)),
                 conversation.id,

@@ -14,16 +14,14 @@ Create Date: 2026-11-30 10:00:00.000000
   following months ahead (agentkeep.partitions).
 - ``create_monthly_partition(table_name, start_date)`` (seed 001) for any of our tables
   partitioned by a uuid or date/time column; idempotent; the owner's only (creating a partition
-  needs the parent's owner anyway). ``devassist.create_monthly_partition`` is the seed's name in
-  the compatibility schema, for the owner too.
+  needs the parent's owner anyway). Not in the ``devassist`` compatibility schema, which is the
+  application role's: the seed's call stays refused there.
 - Downgrade makes ``messages`` one plain table again, with its rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from alembic import op
 
 from agentkeep.database.migrations import ddl
 
@@ -34,21 +32,12 @@ depends_on: str | Sequence[str] | None = None
 
 creates_tables: tuple[str, ...] = ()
 
-DEVASSIST_CREATE_MONTHLY_PARTITION = """
-CREATE FUNCTION devassist.create_monthly_partition(table_name text, start_date date) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog AS $$
-    SELECT public.create_monthly_partition(table_name, start_date)
-$$"""
-
 
 def upgrade() -> None:
     ddl.create_partition_functions()
     ddl.convert_to_monthly_partitions("messages", "id")
-    op.execute(DEVASSIST_CREATE_MONTHLY_PARTITION)
-    op.execute("REVOKE ALL ON FUNCTION devassist.create_monthly_partition(text, date) FROM PUBLIC")
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION devassist.create_monthly_partition(text, date)")
     ddl.convert_from_monthly_partitions("messages")
     ddl.drop_partition_functions()
