@@ -46,3 +46,19 @@ async def add_user_and_conversation(conn: asyncpg.Connection) -> tuple[uuid.UUID
         conversation_id,
     )
     return user_id, conversation_id
+
+
+async def analyze_like_autovacuum(conn: asyncpg.Connection, table: str) -> None:
+    """As the owner: ANALYZE the partitions of ``table`` that hold rows, as autovacuum would.
+
+    ``ANALYZE <table>`` would also record the empty partitions made ahead as empty, which
+    autovacuum never does (docs/partitions.md, "latest N").
+    """
+    leaves = await conn.fetch(
+        "SELECT relid::regclass::text AS name FROM pg_partition_tree(to_regclass($1)) WHERE isleaf", table
+    )
+    for leaf in leaves:
+        # Names come from the catalog, quoted by the server.
+        quoted = await conn.fetchval("SELECT format('%I', $1::text)", leaf["name"])
+        if await conn.fetchval(f"SELECT EXISTS (SELECT FROM {quoted})"):  # noqa: S608
+            await conn.execute(f"ANALYZE {quoted}")

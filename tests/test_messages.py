@@ -14,6 +14,7 @@ from agentkeep.ids import new_id
 from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
 from agentkeep.principal import Principal
+from partition_helpers import analyze_like_autovacuum
 
 
 @pytest.fixture
@@ -254,7 +255,7 @@ async def test_latest_of_a_large_conversation_is_an_index_scan(
             user.user_id, conversation.id, [NewMessage(role="user", content="x") for _ in range(500)]
         )
     # As the owner: the application role may not analyze (it would be skipped with a warning).
-    await owner.execute("ANALYZE messages")
+    await analyze_like_autovacuum(owner, "messages")
     async with as_app(Principal.user(user.user_id)) as conn:
         plan = "\n".join(
             row[0]

@@ -440,7 +440,33 @@ def _rebuild(table: str, partition_by: str | None) -> None:
     for neighbour in forced:
         op.execute(f"ALTER TABLE {neighbour} FORCE ROW LEVEL SECURITY")
     op.execute(f"DROP TABLE {old}")
-    op.execute(f"ANALYZE {table}")
+    if partition_by:
+        _analyze_partitions_with_rows(table)
+    else:
+        op.execute(f"ANALYZE {table}")
+
+
+def _analyze_partitions_with_rows(table: str) -> None:
+    """Statistics for the partitions that hold rows, none for the empty ones made ahead.
+
+    A partition never analyzed is assumed by the planner to be at least 10 pages, so its index
+    scan is its cheapest path and "latest N" stays an ordered Append of backward index scans
+    that stops after N rows. An empty partition analyzed as empty (0 rows) would make a
+    sequential scan look free, and the planner would then sort the conversation's every row.
+    Autovacuum, like this, only analyzes partitions that rows were written to.
+    """
+    bind = op.get_bind()
+    partitions = bind.execute(
+        sa.text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = to_regclass(:table) ORDER BY 1"
+        ),
+        {"table": table},
+    ).scalars()
+    for partition in [_checked(name) for name in partitions]:
+        holds_rows = bind.execute(sa.text(f"SELECT EXISTS (SELECT FROM {partition})"))  # noqa: S608
+        if holds_rows.scalar():
+            op.execute(f"ANALYZE {partition}")
 
 
 def _forced_neighbours(table: str, objects: dict[str, list[tuple[str, str]]]) -> list[str]:
