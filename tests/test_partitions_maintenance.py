@@ -44,6 +44,31 @@ async def test_create_monthly_partition_is_idempotent_with_uuid7_bounds(owner: a
         await owner.execute("SELECT create_monthly_partition('users', '2031-05-01')")
 
 
+async def test_a_partitions_indexes_are_named_after_the_parents(owner: asyncpg.Connection) -> None:
+    """<parent index>_YYYY_MM, so a violation on a partition still names the input field
+    (agentkeep.database.errors), and never analyzed: latest N needs no statistics."""
+    await owner.execute("SELECT create_monthly_partition('messages', '2031-08-01')")
+    parents = await owner.fetch(
+        "SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = 'messages'::regclass"
+    )
+    copies = await owner.fetch(
+        "SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = 'messages_2031_08'::regclass"
+    )
+    assert {row["name"] for row in copies} == {f"{row['name']}_2031_08" for row in parents}
+    assert "pk_messages_2031_08" in {row["name"] for row in copies}
+    keys = await owner.fetch(
+        "SELECT conname FROM pg_constraint WHERE conrelid = 'messages_2031_08'::regclass"
+        " AND contype IN ('p', 'u')"
+    )
+    assert {row["conname"] for row in keys} == {
+        "pk_messages_2031_08",
+        "uq_messages_conversation_order_2031_08",
+    }
+    assert (
+        await owner.fetchval("SELECT reltuples FROM pg_class WHERE oid = 'messages_2031_08'::regclass") == -1
+    )
+
+
 @pytest.mark.parametrize("key_type", ["date", "timestamptz"])
 async def test_create_monthly_partition_takes_date_keys(owner: asyncpg.Connection, key_type: str) -> None:
     table = f"partition_probe_{key_type}"

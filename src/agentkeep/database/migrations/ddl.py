@@ -277,6 +277,43 @@ BEGIN
     END IF;
     EXECUTE format('CREATE TABLE public.%I PARTITION OF public.%I FOR VALUES FROM (%L) TO (%L)',
                    partition_name, table_name, lower_bound, upper_bound);
+    PERFORM agentkeep_name_partition_indexes(format('public.%I', partition_name)::regclass);
+END
+$$"""
+# A partition's copy of a key would be named by PostgreSQL for the partition (messages_2026_11_pkey),
+# and a violation reports that name. Named <parent index>_YYYY_MM instead, the error translation
+# (agentkeep.database.errors) finds the parent's constraint, and so the input field, by the name
+# alone, also on Citus, which adds a shard id after it.
+NAME_PARTITION_INDEXES = """
+CREATE FUNCTION agentkeep_name_partition_indexes(partition regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    parent_table text;
+    suffix       text;
+    found        record;
+    wanted       text;
+BEGIN
+    SELECT p.relname INTO parent_table
+    FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE i.inhrelid = partition;
+    suffix := substr((SELECT relname FROM pg_class WHERE oid = partition), length(parent_table) + 1);
+    IF parent_table IS NULL OR suffix !~ '^_[0-9]{4}_[0-9]{2}$' THEN
+        RETURN;  -- not a monthly partition named <table>_YYYY_MM: left as it is
+    END IF;
+    FOR found IN
+        SELECT child.oid::regclass AS child_index, child.relname AS child_name, parent.relname AS parent_name
+        FROM pg_index x
+        JOIN pg_inherits i ON i.inhrelid = x.indexrelid
+        JOIN pg_class child ON child.oid = x.indexrelid
+        JOIN pg_class parent ON parent.oid = i.inhparent
+        WHERE x.indrelid = partition
+        ORDER BY 3
+    LOOP
+        -- Cut so that the month stays whole within the 63 characters of a name.
+        wanted := left(found.parent_name, 63 - length(suffix)) || suffix;
+        IF found.child_name <> wanted THEN
+            EXECUTE format('ALTER INDEX %s RENAME TO %I', found.child_index, wanted);
+        END IF;
+    END LOOP;
 END
 $$"""
 
@@ -439,11 +476,28 @@ def _rebuild(table: str, partition_by: str | None) -> None:
         op.execute(statement)
     for neighbour in forced:
         op.execute(f"ALTER TABLE {neighbour} FORCE ROW LEVEL SECURITY")
+    if partition_by:
+        name_partition_indexes(table)
     op.execute(f"DROP TABLE {old}")
     if partition_by:
         _analyze_partitions_with_rows(table)
     else:
         op.execute(f"ANALYZE {table}")
+
+
+def name_partition_indexes(table: str) -> None:
+    """Name every partition's copy of ``table``'s indexes and keys ``<parent index>_YYYY_MM``.
+
+    ``create_monthly_partition`` does it for a partition it makes; a revision that adds an index
+    or a key to a partitioned table calls this afterwards.
+    """
+    op.get_bind().execute(
+        sa.text(
+            "SELECT agentkeep_name_partition_indexes(i.inhrelid::regclass) FROM pg_inherits i"
+            " WHERE i.inhparent = to_regclass(:table)"
+        ),
+        {"table": _checked(table)},
+    )
 
 
 def _analyze_partitions_with_rows(table: str) -> None:
@@ -518,13 +572,15 @@ def _create_partitions_for_rows(table: str, source: str, key_column: str) -> Non
 
 def create_partition_functions() -> None:
     """UUIDv7 bounds and ``create_monthly_partition``: the owner's, not the application role's."""
-    for statement in (UUID7_FLOOR, UUID7_TIME, CREATE_MONTHLY_PARTITION):
+    for statement in (UUID7_FLOOR, UUID7_TIME, NAME_PARTITION_INDEXES, CREATE_MONTHLY_PARTITION):
         op.execute(statement)
     op.execute("REVOKE ALL ON FUNCTION create_monthly_partition(text, date) FROM PUBLIC")
+    op.execute("REVOKE ALL ON FUNCTION agentkeep_name_partition_indexes(regclass) FROM PUBLIC")
 
 
 def drop_partition_functions() -> None:
     op.execute("DROP FUNCTION create_monthly_partition(text, date)")
+    op.execute("DROP FUNCTION agentkeep_name_partition_indexes(regclass)")
     op.execute("DROP FUNCTION agentkeep_uuid7_time(uuid)")
     op.execute("DROP FUNCTION agentkeep_uuid7_floor(timestamptz)")
 
