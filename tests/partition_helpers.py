@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -60,5 +61,10 @@ async def analyze_like_autovacuum(conn: asyncpg.Connection, table: str) -> None:
     for leaf in leaves:
         # Names come from the catalog, quoted by the server.
         quoted = await conn.fetchval("SELECT format('%I', $1::text)", leaf["name"])
-        if await conn.fetchval(f"SELECT EXISTS (SELECT FROM {quoted})"):  # noqa: S608
+        if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {quoted})"):
             await conn.execute(f"ANALYZE {quoted}")
+
+
+def without_shard_id(name: str) -> str:
+    """A partition's (or trigger's) name as read on Citus, ``<name>_<shard id>``, without the id."""
+    return re.sub(r"_\d{5,}$", "", name)

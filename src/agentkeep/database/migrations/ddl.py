@@ -275,6 +275,12 @@ BEGIN
                WHERE i.inhparent = parent AND c.relname = partition_name) THEN
         RETURN;
     END IF;
+    -- On Citus a partition of a distributed table is distributed at once, shard by shard; in
+    -- parallel that would be refused after the same transaction touched a reference table its
+    -- foreign keys lead to (a second partition, the vocabulary), so one connection does it all.
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
     EXECUTE format('CREATE TABLE public.%I PARTITION OF public.%I FOR VALUES FROM (%L) TO (%L)',
                    partition_name, table_name, lower_bound, upper_bound);
     PERFORM agentkeep_name_partition_indexes(format('public.%I', partition_name)::regclass);
@@ -518,7 +524,8 @@ def _analyze_partitions_with_rows(table: str) -> None:
         {"table": table},
     ).scalars()
     for partition in [_checked(name) for name in partitions]:
-        holds_rows = bind.execute(sa.text(f"SELECT EXISTS (SELECT FROM {partition})"))  # noqa: S608
+        # "SELECT 1", not an empty target list, which Citus refuses on a distributed table.
+        holds_rows = bind.execute(sa.text(f"SELECT EXISTS (SELECT 1 FROM {partition})"))  # noqa: S608
         if holds_rows.scalar():
             op.execute(f"ANALYZE {partition}")
 
