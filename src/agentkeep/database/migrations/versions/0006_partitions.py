@@ -11,7 +11,10 @@ Create Date: 2026-11-30 10:00:00.000000
 - The existing rows are copied with everything the table had (read from the catalogs, so
   objects added by revisions after 0004 come along: ddl.convert_to_monthly_partitions), into
   partitions for the months that hold rows, this month and the next. The server makes the
-  following months ahead (agentkeep.partitions).
+  following months ahead (agentkeep.partitions). Only the months that hold rows are analyzed:
+  "latest N" stays an ordered Append of backward index scans without statistics
+  (docs/partitions.md). Each month's copies of the keys are named ``<parent key>_YYYY_MM``
+  (``agentkeep_name_partition_indexes``), so violations still name the input field.
 - ``create_monthly_partition(table_name, start_date)`` (seed 001) for any of our tables
   partitioned by a uuid or date/time column; idempotent; the owner's only (creating a partition
   needs the parent's owner anyway). Not in the ``devassist`` compatibility schema, which is the
