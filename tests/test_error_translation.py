@@ -8,6 +8,7 @@ server, then re-made in the shape Citus forwards, and both must name the same fi
 
 from __future__ import annotations
 
+import re
 import uuid
 import zlib
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from agentkeep.database.engine import principal_settings
 from agentkeep.database.errors import translate
 from agentkeep.database.metadata import vocabulary_check_name, vocabulary_columns
 from agentkeep.errors import Conflict, InvalidInput, NotFound
+from agentkeep.ids import new_id
 from agentkeep.principal import Principal
 from agentkeep.schema import SCHEMA
 
@@ -147,6 +149,41 @@ async def test_long_constraint_names_cut_short_by_citus_are_found() -> None:
     assert translated.field == "parent_message_id"
 
 
+async def test_a_partitions_copy_of_a_key_names_the_field(as_app: AsApp) -> None:
+    """messages is partitioned by month (revision 0006): a duplicate id violates the month's copy
+    of pk_messages, named pk_messages_YYYY_MM so that the field is still found."""
+    user_id, conversation_id, message_id = uuid.uuid4(), uuid.uuid4(), new_id()
+    insert_message = (
+        "INSERT INTO messages (user_id, id, conversation_id, role, content) VALUES ($1, $2, $3, 'user', 'x')"
+    )
+    error = await _violation(
+        as_app,
+        Principal.service(user_id),
+        ("INSERT INTO users (user_id, email) VALUES ($1, 'partition@example.com')", user_id),
+        ("INSERT INTO conversations (user_id, id) VALUES ($1, $2)", user_id, conversation_id),
+        (insert_message, user_id, message_id, conversation_id),
+        (insert_message, user_id, message_id, conversation_id),
+    )
+    assert re.fullmatch(r"pk_messages_\d{4}_\d{2}", error.constraint_name or ""), error.constraint_name
+    await _assert_both_shapes_name(error, Conflict, "id")
+
+
+def _partition_copy_name(name: str, month: str = "_2026_11") -> str:
+    """agentkeep_name_partition_indexes's name for a monthly partition's copy of ``name``."""
+    return name[: NAMEDATALEN - 1 - len(month)] + month
+
+
+@pytest.mark.parametrize("name", sorted(name for name in FIELDS if name.startswith(("pk_", "uq_"))))
+def test_every_key_of_a_partition_names_its_parents_field(name: str) -> None:
+    for copy in (_partition_copy_name(name), _shard_name(_partition_copy_name(name))):
+        forwarded = asyncpg.PostgresError.new(
+            {"S": "ERROR", "C": "23505", "M": f'duplicate key value violates unique constraint "{copy}"'}
+        )
+        translated = translate(forwarded, FIELDS)
+        assert isinstance(translated, Conflict)
+        assert translated.field == FIELDS[name], copy
+
+
 async def test_not_null_violation_names_the_column(as_app: AsApp) -> None:
     user_id = uuid.uuid4()
     error = await _violation(
@@ -173,10 +210,12 @@ async def test_the_map_names_every_constraint_and_unique_index_of_the_migrated_s
             """
             SELECT conname AS name FROM pg_constraint
             WHERE connamespace = 'public'::regnamespace AND contype IN ('p', 'u', 'f', 'c')
+              AND conparentid = 0
             UNION
             SELECT indexname FROM pg_indexes i JOIN pg_class c ON c.relname = i.indexname
             JOIN pg_index x ON x.indexrelid = c.oid
             WHERE i.schemaname = 'public' AND x.indisunique AND i.tablename <> 'alembic_version'
+              AND NOT c.relispartition  -- a partition's copy of its table's index
             """
         )
     } - {"alembic_version_pkc"}

@@ -83,7 +83,7 @@ async def test_rls_is_enabled_and_forced_with_a_policy_on_every_user_and_catalog
     rows = await owner.fetch(
         "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
         " (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies"
-        " FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'"
+        " FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')"
     )
     security = {row["relname"]: row for row in rows}
     for table in [*USER_TABLES, *(t.name for t in tables_by_tenancy("catalog"))]:

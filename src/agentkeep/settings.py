@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     max_request_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     pool_size: Annotated[int, Field(ge=1, le=200)] = 10
     session_ttl_seconds: SessionTtl = 86_400
+    partition_months_ahead: Annotated[int, Field(ge=0, le=36)] = Field(
+        default=3,
+        description="Monthly partitions the server keeps made ahead of this month (docs/partitions.md).",
+    )
+    partition_maintenance_seconds: Annotated[float, Field(ge=0)] = Field(
+        default=86_400,
+        description="Seconds between the server's partition passes; 0: only `agentkeep partitions ensure`.",
+    )
     profile: str | None = Field(
         default=None,
         description=(

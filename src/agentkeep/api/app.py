@@ -27,6 +27,7 @@ from agentkeep.api.routers import (
     users,
 )
 from agentkeep.keep import Keep
+from agentkeep.partitions import PartitionMaintenance
 from agentkeep.settings import Settings, load_settings
 
 ROUTERS = (
@@ -56,9 +57,18 @@ def create_app(*, keep: Keep | None = None, settings: Settings | None = None) ->
             return
         owned = await Keep.connect(settings)
         app.state.keep = owned
+        maintenance = PartitionMaintenance(
+            owned.database,
+            months_ahead=settings.partition_months_ahead,
+            interval_seconds=settings.partition_maintenance_seconds,
+        )
+        if settings.partition_maintenance_seconds > 0:
+            maintenance.start()
+        app.state.partition_maintenance = maintenance
         try:
             yield
         finally:
+            await maintenance.stop()
             await owned.close()
 
     # Swagger UI and ReDoc served from the fastapi-offline package, not a CDN: /docs works offline.

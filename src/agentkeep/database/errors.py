@@ -37,23 +37,41 @@ _COLUMN_IN_MESSAGE = re.compile(r'null value in column "([^"]+)"')
 # Citus names a shard's copy of a constraint ``<name>_<shard id>``, or, when that would pass 63
 # characters, ``<name cut short>_<8 hex digits of a hash>_<shard id>``.
 _SHARD_SUFFIX = re.compile(r"^(?P<name>.+)_\d+$")
-_HASHED_NAME = re.compile(r"^(?P<prefix>.+)_[0-9a-f]{8}$")
+_HASHED_NAME = re.compile(r"^(?P<name>.+)_[0-9a-f]{8}$")
+# A monthly partition's copy of a key is named ``<parent constraint>_YYYY_MM``, the parent's name
+# cut short if need be (agentkeep_name_partition_indexes, revision 0006).
+_MONTH_SUFFIX = re.compile(r"^(?P<name>.+)_\d{4}_\d{2}$")
+
+
+def _without(pattern: re.Pattern[str], name: str) -> str | None:
+    found = pattern.match(name)
+    return found["name"] if found else None
+
+
+def _only_one_starting_with(prefix: str, constraint_fields: Mapping[str, str]) -> str | None:
+    candidates = [key for key in constraint_fields if key.startswith(prefix)]
+    return constraint_fields[candidates[0]] if len(candidates) == 1 else None
 
 
 def _constraint_field(constraint: str, constraint_fields: Mapping[str, str]) -> str | None:
-    if constraint in constraint_fields:
-        return constraint_fields[constraint]
-    shard = _SHARD_SUFFIX.match(constraint)
-    if shard is None:
-        return None
-    name = shard["name"]
-    if name in constraint_fields:
-        return constraint_fields[name]
-    hashed = _HASHED_NAME.match(name)
-    if hashed is not None:
-        candidates = [key for key in constraint_fields if key.startswith(hashed["prefix"])]
-        if len(candidates) == 1:
-            return constraint_fields[candidates[0]]
+    shard_free = _without(_SHARD_SUFFIX, constraint)
+    for name in (constraint, shard_free):
+        if name is None:
+            continue
+        if name in constraint_fields:
+            return constraint_fields[name]
+        parent = _without(_MONTH_SUFFIX, name)
+        if parent is not None:
+            # Exactly the parent's name, or its head when the month did not fit after it.
+            if parent in constraint_fields:
+                return constraint_fields[parent]
+            field = _only_one_starting_with(parent, constraint_fields)
+            if field is not None:
+                return field
+    if shard_free is not None:
+        hashed = _without(_HASHED_NAME, shard_free)
+        if hashed is not None:
+            return _only_one_starting_with(hashed, constraint_fields)
     return None
 
 

@@ -83,4 +83,7 @@ messages = sa.Table(
     sa.Index("ix_messages_role", "role"),
     sa.Index("ix_messages_created_at", "created_at"),
     info=USER_TABLE,
+    # Monthly partitions by id (UUIDv7, so a month is a range of ids): migration 0006 and
+    # docs/partitions.md. Every key above includes id, as a partitioned table requires.
+    postgresql_partition_by="RANGE (id)",
 )
