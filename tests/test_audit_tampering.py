@@ -18,6 +18,7 @@ import pytest
 from agentkeep.audit.repository import audited_tables
 from agentkeep.audit.service import verify_on
 from agentkeep.conversations.models import NewConversation
+from agentkeep.ids import new_id
 from agentkeep.database.engine import Database
 from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
@@ -156,7 +157,7 @@ async def test_a_row_nobody_audited_and_a_row_deleted_behind_the_trigger_are_rep
                 "INSERT INTO messages (user_id, id, conversation_id, role, content)"
                 " SELECT user_id, $2, conversation_id, role, 'smuggled' FROM messages WHERE user_id = $1",
                 user.user_id,
-                uuid.uuid4(),
+                new_id(),
             )
             report = await verify_on(conn, TABLES, user.user_id)
         finally:

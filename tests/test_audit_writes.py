@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from agentkeep.ids import new_id
 from agentkeep.audit.repository import audited_tables
 from agentkeep.database.engine import Database
 from agentkeep.keep import Keep
@@ -60,7 +61,7 @@ def _fresh_copy(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, str):
             try:
                 uuid.UUID(value)
-                copy[name] = str(uuid.uuid4())
+                copy[name] = str(new_id())  # UUIDv7: messages are partitioned by id's month
             except ValueError:
                 copy[name] = f"copy_{uuid.uuid4().hex[:10]}"
     return copy
