@@ -19,6 +19,7 @@ from agentkeep.cli.accounts import keys_app, users_app
 from agentkeep.cli.migrate import migrate_app
 from agentkeep.cli.output import JsonOption, out, print_json, run, settings, table, with_database
 from agentkeep.cli.profile import profile_app
+from agentkeep.cli.retention import retention_app
 from agentkeep.database.doctor import run_checks
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(migrate_app, name="migrate")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(profile_app, name="profile")
+app.add_typer(retention_app, name="retention")
 app.command()(server.up)
 app.command()(server.serve)
 
