@@ -6,14 +6,26 @@ from typing import Annotated
 
 import typer
 
-from agentkeep.cli.output import JsonOption, fail, out, print_json, print_line, run, settings, table, with_database
+from agentkeep.cli.output import (
+    JsonOption,
+    fail,
+    out,
+    print_json,
+    print_line,
+    run,
+    settings,
+    table,
+    with_database,
+)
 from agentkeep.database.engine import Database
 from agentkeep.errors import AgentkeepError
 from agentkeep.profiles.loader import load_profile
 from agentkeep.profiles.model import Profile
 from agentkeep.retention.service import RetentionService, RunSummary
 
-retention_app = typer.Typer(no_args_is_help=True, help="Archive, then delete, what retention rules say is due.")
+retention_app = typer.Typer(
+    no_args_is_help=True, help="Archive, then delete, what retention rules say is due."
+)
 
 
 @retention_app.command("run")
@@ -23,7 +35,10 @@ def run_retention(
     ] = False,
     profile: Annotated[
         str | None,
-        typer.Option("--profile", help="Run this profile's rules (a shipped name or a file) instead of the active one's."),
+        typer.Option(
+            "--profile",
+            help="Run this profile's rules (a shipped name or a file) instead of the active one's.",
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -55,4 +70,5 @@ def run_retention(
     if summary.dry_run:
         print_line(f"dry run: {sum(r.due for r in summary.tables)} rows due; nothing archived or deleted")
     else:
-        print_line(f"archived {summary.rows_archived} rows, deleted {summary.rows_deleted}; manifest {summary.manifest}")
+        counts = f"archived {summary.rows_archived} rows, deleted {summary.rows_deleted}"
+        print_line(f"{counts}; manifest {summary.manifest}")

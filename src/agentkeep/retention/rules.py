@@ -19,7 +19,7 @@ from agentkeep.profiles.model import Profile, RetentionRule
 
 # The tables revision 0007 gives the operator read and delete policies on. A rule on another
 # existing table is refused: the owner could not see (so not archive) its rows.
-OPERABLE_TABLES = ("messages", "conversations", "agent_sessions", "user_sessions")
+OPERABLE_TABLES = ("messages", "conversations", "agent_sessions", "user_sessions", "persona_activations")
 # Rules whose table does not exist yet are declared hooks: skipped with a note until it does.
 AGGREGATE_HOOK_NOTE = "aggregation is a declared hook: nothing to do until {table} exists"
 # 'last_activity' is each table's own activity column, the first of these it has.
@@ -36,7 +36,9 @@ class RetentionRuleError(AgentkeepError):
 
 @dataclass(frozen=True)
 class Hold:
-    """A foreign key into the rule's table: a row still referenced by a child row is kept."""
+    """A foreign key into the rule's table. As a hold: a row still referenced by a child row is
+    kept. As a dependent (ON DELETE CASCADE, and no rule of the child's own): the child rows go
+    with their parent, archived first like it."""
 
     child: str
     child_columns: tuple[str, ...]
@@ -54,6 +56,7 @@ class PlannedRule:
     statuses: tuple[str, ...]
     primary_key: tuple[str, ...]
     holds: tuple[Hold, ...]
+    dependents: tuple[Hold, ...]
     partitioned: bool
 
 
@@ -103,6 +106,9 @@ async def plan(conn: AsyncConnection, profile: Profile) -> Plan:
     """
     planned: dict[str, PlannedRule] = {}
     notes: list[str] = []
+    ruled: set[str] = {
+        key for key, rule in profile.retention.rules.items() if rule.then != "aggregate" and rule.active
+    }
     for key, rule in profile.retention.rules.items():
         where = f"retention.rules.{key}"
         table = identifier(key)
@@ -124,12 +130,12 @@ async def plan(conn: AsyncConnection, profile: Profile) -> Plan:
                 f"{where}: table {table} has no operator delete policy (retention can run on "
                 f"{', '.join(OPERABLE_TABLES)})"
             )
-        planned[table] = await _plan_rule(conn, where, table, rule, kind == "p")
+        planned[table] = await _plan_rule(conn, where, table, rule, kind == "p", ruled)
     return Plan(rules=_children_first(planned), notes=tuple(notes))
 
 
 async def _plan_rule(
-    conn: AsyncConnection, where: str, table: str, rule: RetentionRule, partitioned: bool
+    conn: AsyncConnection, where: str, table: str, rule: RetentionRule, partitioned: bool, ruled: set[str]
 ) -> PlannedRule:
     columns = [row[0] for row in await conn.execute(_COLUMNS, {"table": table})]
     age_column = _age_column(where, table, rule.measured_from, columns)
@@ -138,7 +144,7 @@ async def _plan_rule(
     primary_key = tuple(identifier(row[0]) for row in await conn.execute(_PRIMARY_KEY, {"table": table}))
     if not primary_key:
         raise RetentionRuleError(f"{where}: table {table} has no primary key")
-    holds = []
+    holds, dependents = [], []
     for row in (await conn.execute(_REFERENCING, {"table": table})).mappings():
         child = identifier(str(row["child"]))
         if row["on_delete"] in ("n", "d"):
@@ -147,13 +153,15 @@ async def _plan_rule(
             raise RetentionRuleError(
                 f"{where}: rows of {child} refer to {table}, and retention cannot see {child}'s rows"
             )
-        holds.append(
-            Hold(
-                child=child,
-                child_columns=tuple(identifier(c) for c in row["child_columns"]),
-                parent_columns=tuple(identifier(c) for c in row["parent_columns"]),
-            )
+        link = Hold(
+            child=child,
+            child_columns=tuple(identifier(c) for c in row["child_columns"]),
+            parent_columns=tuple(identifier(c) for c in row["parent_columns"]),
         )
+        if row["on_delete"] == "c" and child != table and child not in ruled:
+            dependents.append(link)
+        else:
+            holds.append(link)
     return PlannedRule(
         key=where,
         table=table,
@@ -164,6 +172,7 @@ async def _plan_rule(
         statuses=rule.only_status,
         primary_key=primary_key,
         holds=tuple(holds),
+        dependents=tuple(dependents),
         partitioned=partitioned,
     )
 

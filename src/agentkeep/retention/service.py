@@ -36,7 +36,7 @@ from agentkeep.ids import new_id
 from agentkeep.profiles import repository as profiles_repository
 from agentkeep.profiles.model import Profile
 from agentkeep.retention import archive
-from agentkeep.retention.rules import Hold, PlannedRule, describe, plan
+from agentkeep.retention.rules import Hold, PlannedRule, describe, identifier, plan
 
 # The advisory lock key of a retention run: the eight bytes of 'akretent' as a bigint. Fixed and
 # documented (docs/retention.md) so an operator can see, or take, it by hand.
@@ -64,6 +64,8 @@ class TableResult:
     archived: int = 0
     deleted: int = 0
     partitions_dropped: list[str] = field(default_factory=list)
+    dependents: dict[str, int] = field(default_factory=dict)
+    """Rows of child tables archived and deleted with these (their foreign key cascades)."""
     files: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -193,7 +195,9 @@ async def _due_rows(conn: AsyncConnection, rule: PlannedRule) -> list[_Row]:
         parent_columns.append(
             f"ARRAY[{', '.join(f't.{c}::text' for c in hold.child_columns)}] AS parent_{index}"
         )
-        link = " AND ".join(f"c.{c} = t.{p}" for c, p in zip(hold.child_columns, hold.parent_columns, strict=True))
+        link = " AND ".join(
+            f"c.{c} = t.{p}" for c, p in zip(hold.child_columns, hold.parent_columns, strict=True)
+        )
         held_terms.append(f"EXISTS (SELECT FROM {table} c WHERE {link} AND NOT ({_due_sql(rule, 'c')}))")
     extra = "".join(f", {column}" for column in parent_columns)
     held = " OR ".join(held_terms) or "false"
@@ -209,7 +213,9 @@ async def _due_rows(conn: AsyncConnection, rule: PlannedRule) -> list[_Row]:
     rows = []
     for row in (await conn.execute(statement, params)).mappings():
         parents = {index: tuple(row[f"parent_{index}"]) for index, _hold in _self_holds(rule)}
-        rows.append(_Row(row["line"], tuple(row["key"]), row["month"], row["partition"], parents, row["held"]))
+        rows.append(
+            _Row(row["line"], tuple(row["key"]), row["month"], row["partition"], parents, row["held"])
+        )
     return _release_held(rule, rows)
 
 
@@ -239,7 +245,7 @@ def _parent_key(rule: PlannedRule, hold: Hold, values: tuple[str | None, ...]) -
     if any(value is None for value in values):
         return None
     by_column = dict(zip(hold.parent_columns, values, strict=True))
-    if set(by_column) != set(rule.primary_key):
+    if not set(rule.primary_key) <= set(by_column):
         return None
     return tuple(str(by_column[column]) for column in rule.primary_key)
 
@@ -257,7 +263,13 @@ async def _run_rule(conn: AsyncConnection, rule: PlannedRule, folder: Path, *, d
         written = archive.write_rows(folder, rule.table, month, (row.line for row in month_rows))
         result.archived += written.rows
         result.files.append(
-            {"file": written.path.name, "table": rule.table, "month": month, "rows": written.rows, "sha256": written.sha256}
+            {
+                "file": written.path.name,
+                "table": rule.table,
+                "month": month,
+                "rows": written.rows,
+                "sha256": written.sha256,
+            }
         )
     droppable = await _fully_due_partitions(conn, rule, rows) if rule.partitioned and drop_partition else {}
     for partition, month in droppable.items():
@@ -265,6 +277,8 @@ async def _run_rule(conn: AsyncConnection, rule: PlannedRule, folder: Path, *, d
         await drop_partition(conn, rule.table, month)
         result.partitions_dropped.append(partition)
         result.deleted += sum(1 for row in rows if row.partition == partition)
+    for dependent in rule.dependents:
+        await _archive_and_delete_dependents(conn, rule, dependent, rows, folder, result)
     remaining = [row for row in rows if row.partition not in droppable]
     result.deleted += await _delete(conn, rule, [row.key for row in remaining])
     if result.deleted != result.archived:
@@ -273,6 +287,57 @@ async def _run_rule(conn: AsyncConnection, rule: PlannedRule, folder: Path, *, d
             "rolled back (rows changed during the run)"
         )
     return result
+
+
+async def _archive_and_delete_dependents(
+    conn: AsyncConnection,
+    rule: PlannedRule,
+    dependent: Hold,
+    rows: list[_Row],
+    folder: Path,
+    result: TableResult,
+) -> None:
+    """Rows of ``dependent.child`` that ON DELETE CASCADE would remove with the due rows: archived
+    (``<child>-<month>`` files, month of their created_at) and deleted before their parents."""
+    child_key = await _primary_key(conn, dependent.child)
+    types = await _column_types(conn, dependent.child, dependent.child_columns)
+    parents = [json.loads(row.line) for row in rows]
+    link = ", ".join(f"c.{column}" for column in dependent.child_columns)
+    arrays = ", ".join(f"CAST(CAST(:p{index} AS text[]) AS {kind}[])" for index, kind in enumerate(types))
+    statement = sa.text(
+        f"SELECT to_jsonb(c)::text AS line, ARRAY[{', '.join(f'c.{k}::text' for k in child_key)}] AS key, "  # noqa: S608
+        "to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month "
+        f"FROM {dependent.child} c WHERE ({link}) IN (SELECT * FROM unnest({arrays})) "
+        f"ORDER BY {', '.join(f'c.{k}' for k in child_key)}"
+    )
+    params = {
+        f"p{index}": [str(parent[column]) for parent in parents]
+        for index, column in enumerate(dependent.parent_columns)
+    }
+    found = (await conn.execute(statement, params)).mappings().all()
+    by_month: dict[str, list[str]] = defaultdict(list)
+    for row in found:
+        by_month[row["month"]].append(row["line"])
+    archived = 0
+    for month, lines in sorted(by_month.items()):
+        written = archive.write_rows(folder, dependent.child, month, lines)
+        archived += written.rows
+        result.files.append(
+            {
+                "file": written.path.name,
+                "table": dependent.child,
+                "month": month,
+                "rows": written.rows,
+                "sha256": written.sha256,
+                "with": rule.table,
+            }
+        )
+    deleted = await _delete_keys(conn, dependent.child, child_key, [tuple(row["key"]) for row in found])
+    if deleted != archived:
+        raise RetentionFailed(
+            f"{rule.key}: archived {archived} rows of {dependent.child} but deleted {deleted}: rolled back"
+        )
+    result.dependents[dependent.child] = result.dependents.get(dependent.child, 0) + deleted
 
 
 async def _fully_due_partitions(conn: AsyncConnection, rule: PlannedRule, rows: list[_Row]) -> dict[str, str]:
@@ -286,9 +351,9 @@ async def _fully_due_partitions(conn: AsyncConnection, rule: PlannedRule, rows: 
         f"SELECT t.tableoid::regclass::text AS partition, count(*) AS total FROM {rule.table} t GROUP BY 1"  # noqa: S608
     )
     whole = {}
-    for row in (await conn.execute(counts)).mappings():
-        name = row["partition"]
-        if due.get(name) == row["total"] and len(months[name]) == 1:
+    for counted in (await conn.execute(counts)).mappings():
+        name = counted["partition"]
+        if due.get(name) == counted["total"] and len(months[name]) == 1:
             whole[name] = next(iter(months[name]))
     return whole
 
@@ -301,19 +366,40 @@ _KEY_TYPES = sa.text(
 
 
 async def _delete(conn: AsyncConnection, rule: PlannedRule, keys: list[tuple[str, ...]]) -> int:
+    return await _delete_keys(conn, rule.table, rule.primary_key, keys)
+
+
+_PRIMARY_KEY = sa.text(
+    "SELECT a.attname FROM pg_constraint c "
+    "CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, position) "
+    "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
+    "WHERE c.conrelid = to_regclass(:table) AND c.contype = 'p' ORDER BY k.position"
+)
+
+
+async def _primary_key(conn: AsyncConnection, table: str) -> tuple[str, ...]:
+    return tuple(identifier(row[0]) for row in await conn.execute(_PRIMARY_KEY, {"table": table}))
+
+
+async def _column_types(conn: AsyncConnection, table: str, columns: tuple[str, ...]) -> list[str]:
+    found = await conn.execute(_KEY_TYPES, {"columns": list(columns), "table": table})
+    return [_checked_type(row[0]) for row in found]
+
+
+async def _delete_keys(
+    conn: AsyncConnection, table: str, key: tuple[str, ...], keys: list[tuple[str, ...]]
+) -> int:
+    """Delete exactly the rows with these primary keys; the number deleted."""
     if not keys:
         return 0
-    types = [
-        _checked_type(row[0])
-        for row in await conn.execute(_KEY_TYPES, {"columns": list(rule.primary_key), "table": rule.table})
-    ]
-    columns = ", ".join(f"t.{column}" for column in rule.primary_key)
+    types = await _column_types(conn, table, key)
+    columns = ", ".join(f"t.{column}" for column in key)
     # The keys travel as text arrays and are cast on the server to the key columns' types.
     arrays = ", ".join(f"CAST(CAST(:k{index} AS text[]) AS {kind}[])" for index, kind in enumerate(types))
     statement = sa.text(
-        f"DELETE FROM {rule.table} t WHERE ({columns}) IN (SELECT * FROM unnest({arrays}))"  # noqa: S608
+        f"DELETE FROM {table} t WHERE ({columns}) IN (SELECT * FROM unnest({arrays}))"  # noqa: S608
     )
-    params = {f"k{index}": [key[index] for key in keys] for index in range(len(rule.primary_key))}
+    params = {f"k{index}": [values[index] for values in keys] for index in range(len(key))}
     deleted = await conn.execute(statement, params)
     return int(deleted.rowcount or 0)
 
@@ -333,7 +419,10 @@ def _manifest(summary: RunSummary, rules: tuple[PlannedRule, ...]) -> dict[str, 
         "profile": summary.profile,
         "rules": [describe(rule) for rule in rules],
         "files": [entry for result in summary.tables for entry in result.files],
-        "tables": {result.table: {"archived": result.archived, "deleted": result.deleted} for result in summary.tables},
+        "tables": {
+            result.table: {"archived": result.archived, "deleted": result.deleted}
+            for result in summary.tables
+        },
         "partitions_dropped": [p for result in summary.tables for p in result.partitions_dropped],
         "notes": summary.notes,
     }

@@ -34,9 +34,11 @@ depends_on: str | Sequence[str] | None = None
 IS_OPERATOR = "coalesce(current_setting('agentkeep.principal', true), '') = 'operator'"
 # 0004 made the read policies of these two.
 READ_ALREADY = ("agent_sessions", "user_sessions")
-NEW_READ = ("messages", "conversations")
+NEW_READ = ("messages", "conversations", "persona_activations")
 # Children first: a row is deleted only once nothing refers to it any more.
 RETENTION_TABLES = ("messages", "conversations", "agent_sessions", "user_sessions")
+# Deleted with their agent session (ON DELETE CASCADE): the owner needs to see and delete them.
+DEPENDENT_TABLES = ("persona_activations",)
 # (table, the rows that hold one of its rows: a NOT EXISTS over each referencing foreign key)
 HOLDS = {
     "messages": "NOT EXISTS (SELECT FROM messages c WHERE c.user_id = t.user_id AND c.parent_message_id = t.id)",
@@ -51,7 +53,11 @@ AGE_COLUMNS = {
     "messages": {"created_at": "created_at"},
     "conversations": {"created_at": "created_at", "last_activity": "updated_at"},
     "agent_sessions": {"created_at": "created_at", "completed_at": "completed_at"},
-    "user_sessions": {"created_at": "created_at", "ended_at": "ended_at", "last_activity": "last_activity_at"},
+    "user_sessions": {
+        "created_at": "created_at",
+        "ended_at": "ended_at",
+        "last_activity": "last_activity_at",
+    },
 }
 
 
@@ -59,11 +65,13 @@ def _cleanup_function() -> str:
     branches = []
     for table in RETENTION_TABLES:
         for measured_from, column in AGE_COLUMNS[table].items():
-            status = "(cardinality(v_statuses) = 0 OR t.status = ANY (v_statuses))" if table.endswith(
-                "_sessions"
-            ) else "cardinality(v_statuses) = 0"
+            status = (
+                "(cardinality(v_statuses) = 0 OR t.status = ANY (v_statuses))"
+                if table.endswith("_sessions")
+                else "cardinality(v_statuses) = 0"
+            )
             branches.append(
-                f"        IF v_table = '{table}' AND v_from = '{measured_from}' THEN\n"
+                f"        IF v_table = '{table}' AND v_from = '{measured_from}' THEN\n"  # noqa: S608 - constants
                 f"            DELETE FROM {table} t WHERE t.{column} < v_cutoff AND {status}\n"
                 f"                AND {HOLDS[table]};\n"
                 "        END IF;"
@@ -99,7 +107,7 @@ BEGIN
     END LOOP;
     PERFORM set_config('agentkeep.principal', coalesce(v_caller, ''), true);
 END
-$$"""
+$$"""  # noqa: S608 - this module's constants
 
 
 def upgrade() -> None:
@@ -107,7 +115,7 @@ def upgrade() -> None:
         op.execute(
             f"CREATE POLICY {table}_operator_read ON {table} FOR SELECT TO CURRENT_USER USING ({IS_OPERATOR})"
         )
-    for table in RETENTION_TABLES:
+    for table in RETENTION_TABLES + DEPENDENT_TABLES:
         op.execute(
             f"CREATE POLICY {table}_operator_delete ON {table} FOR DELETE TO CURRENT_USER USING ({IS_OPERATOR})"
         )
@@ -118,7 +126,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION devassist.cleanup_old_data()")
-    for table in RETENTION_TABLES:
+    for table in RETENTION_TABLES + DEPENDENT_TABLES:
         op.execute(f"DROP POLICY {table}_operator_delete ON {table}")
     for table in NEW_READ:
         op.execute(f"DROP POLICY {table}_operator_read ON {table}")
