@@ -168,7 +168,7 @@ async def _record_run(conn: AsyncConnection, summary: RunSummary) -> None:
 def _due_sql(rule: PlannedRule, alias: str) -> str:
     """Due by age and condition, and not held by a row of another table (holds within the
     table are resolved in Python, over the whole due set)."""
-    terms = [f"{alias}.{rule.age_column} < now() - CAST(:active AS interval)"]
+    terms = [f"{alias}.{rule.age_column} < now() - CAST(CAST(:active AS text) AS interval)"]
     if rule.statuses:
         terms.append(f"{alias}.status = ANY (CAST(:statuses AS text[]))")
     for index, hold in enumerate(rule.holds):
