@@ -93,7 +93,7 @@ _REFERENCING = sa.text(
     "ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, position) "
     "      JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum "
     "      ORDER BY k.position)::text[] AS parent_columns, "
-    "c.confdeltype AS on_delete "
+    "c.confdeltype::text AS on_delete "
     "FROM pg_constraint c WHERE c.contype = 'f' AND c.conparentid = 0 "
     "AND c.confrelid = to_regclass(:table) ORDER BY c.conname"
 )
