@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         default=None,
         description="Where `agentkeep retention run` writes its archives. Unset: data_dir/archive.",
     )
-    retention_interval_seconds: Annotated[int, Field(ge=0)] = Field(
+    retention_interval_seconds: Annotated[float, Field(ge=0)] = Field(
         default=86_400,
         description="How often the server runs retention (0: never; the CLI still can).",
     )
