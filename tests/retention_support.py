@@ -23,6 +23,7 @@ from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.ids import new_id
 from agentkeep.profiles.loader import load_profile
 from agentkeep.profiles.service import ProfileService
+from agentkeep.retention.archive import read_rows
 from agentkeep.retention.service import RetentionService
 from agentkeep.schema import SCHEMA
 from seed_helpers import act_as, insert_row, sha256_bytes
@@ -89,6 +90,12 @@ class Scratch:
         finally:
             await conn.close()
         return user_id
+
+
+def archived_rows(folder: str | None, table: str = "*") -> list[dict[str, Any]]:
+    """The rows of a run's archive files (of one table, or all), file by file."""
+    files = sorted(Path(folder or "").glob(f"{table}-*.jsonl.gz"))
+    return [row for file in files for row in read_rows(file)]
 
 
 def user_session(*, ended: datetime | None, **columns: Any) -> tuple[str, dict[str, Any]]:

@@ -14,7 +14,15 @@ import pytest
 from agentkeep.database.urls import asyncpg_dsn
 from agentkeep.profiles.loader import load_profile
 from agentkeep.profiles.service import ProfileService
-from retention_support import Scratch, agent_session, ago, conversation, message, scratch_database, user_session
+from retention_support import (
+    Scratch,
+    agent_session,
+    ago,
+    conversation,
+    message,
+    scratch_database,
+    user_session,
+)
 
 # 001:533, verbatim (the seed's own call; the cron line that scheduled it is replaced by the
 # server's schedule, docs/retention.md).
@@ -61,7 +69,9 @@ async def test_cleanup_old_data_applies_devassist_rules_for_every_user(scratch: 
     assert not due & remaining
 
 
-async def test_cleanup_old_data_leaves_rules_that_promise_an_archive_to_retention_run(scratch: Scratch) -> None:
+async def test_cleanup_old_data_leaves_rules_that_promise_an_archive_to_retention_run(
+    scratch: Scratch,
+) -> None:
     await ProfileService(scratch.database).apply(load_profile("agentic"))
     user_id = await scratch.new_user()
     chat = conversation(created_at=ago(years=2), updated_at=ago(years=2))

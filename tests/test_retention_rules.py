@@ -42,10 +42,15 @@ def test_a_bad_period_is_refused_naming_the_key(tmp_path: Path) -> None:
 async def test_a_rule_on_a_column_the_table_lacks_is_refused_naming_the_key(
     database: Database, tmp_path: Path
 ) -> None:
-    profile = _with_rules(tmp_path, '[retention.rules.messages]\nactive = "P1Y"\nmeasured_from = "ended_at"\n')
+    profile = _with_rules(
+        tmp_path, '[retention.rules.messages]\nactive = "P1Y"\nmeasured_from = "ended_at"\n'
+    )
     with pytest.raises(RetentionRuleError) as refused:
         await _plan(database, profile)
-    assert refused.value.detail == "retention.rules.messages.measured_from: table messages has no column ended_at"
+    assert (
+        refused.value.detail
+        == "retention.rules.messages.measured_from: table messages has no column ended_at"
+    )
     profile = _with_rules(tmp_path, '[retention.rules.messages]\nactive = "P1Y"\nonly_status = ["done"]\n')
     with pytest.raises(RetentionRuleError) as refused:
         await _plan(database, profile)

@@ -11,13 +11,36 @@ from typing import Any
 import pytest
 
 from agentkeep.retention.archive import read_rows, sha256_of
-from retention_support import Scratch, agent_session, ago, scratch_database, user_session
+from retention_support import Scratch, agent_session, ago, archived_rows, scratch_database, user_session
 
 
 @pytest.fixture
 async def scratch(database_factory: Any, tmp_path: Path) -> AsyncIterator[Scratch]:
     async for made in scratch_database(database_factory, tmp_path / "archive", "devassist"):
         yield made
+
+
+def _checked_manifest(path_text: str | None, sha256: str | None) -> dict[str, Any]:
+    """The manifest, once its own hash and every file's count and hash are checked."""
+    path = Path(path_text or "")
+    assert sha256_of(path) == sha256
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    listed = {entry["file"] for entry in manifest["files"]}
+    assert listed == {file.name for file in path.parent.glob("*.jsonl.gz")}
+    for entry in manifest["files"]:
+        archive_file = path.parent / entry["file"]
+        assert sha256_of(archive_file) == entry["sha256"]
+        assert len(read_rows(archive_file)) == entry["rows"]
+    return manifest
+
+
+def _months_match(folder: str | None, table: str, column: str) -> bool:
+    """The month in each file's name is the month of its rows' age column."""
+    for file in Path(folder or "").glob(f"{table}-*.jsonl.gz"):
+        month = file.name.removeprefix(f"{table}-").removesuffix(".jsonl.gz")
+        if {row[column][:7] for row in read_rows(file)} != {month}:
+            return False
+    return True
 
 
 async def _devassist_world(scratch: Scratch) -> dict[str, Any]:
@@ -44,7 +67,10 @@ async def test_dry_run_reports_what_is_due_and_changes_nothing(scratch: Scratch)
     world = await _devassist_world(scratch)
     before = await scratch.counts()
     summary = await scratch.service().run(dry_run=True)
-    assert {result.table: result.due for result in summary.tables} == {"agent_sessions": 2, "user_sessions": 2}
+    assert {result.table: result.due for result in summary.tables} == {
+        "agent_sessions": 2,
+        "user_sessions": 2,
+    }
     assert all(result.archived == result.deleted == 0 for result in summary.tables)
     assert await scratch.counts() == before
     assert not scratch.archive_root.exists()  # not even a folder
@@ -57,7 +83,10 @@ async def test_a_run_archives_exactly_the_rows_it_deletes(scratch: Scratch) -> N
     before = await scratch.counts()
     summary = await scratch.service().run()
     assert summary.ran and summary.profile == "devassist 1.0.0"
-    assert "retention.rules.governance_events: skipped: table governance_events does not exist yet" in summary.notes
+    assert (
+        "retention.rules.governance_events: skipped: table governance_events does not exist yet"
+        in summary.notes
+    )
     after = await scratch.counts()
     for table in ("user_sessions", "agent_sessions"):
         due = world["due"][table]
@@ -65,8 +94,7 @@ async def test_a_run_archives_exactly_the_rows_it_deletes(scratch: Scratch) -> N
         [result] = [r for r in summary.tables if r.table == table]
         assert result.archived == result.deleted == 2
         # Read the archive back: exactly the rows inserted, with their content.
-        files = sorted(Path(summary.archive_folder or "").glob(f"{table}-*.jsonl.gz"))
-        archived = [row for file in files for row in read_rows(file)]
+        archived = archived_rows(summary.archive_folder, table)
         assert {uuid.UUID(row["id"]) for row in archived} == set(due)
         for row in archived:
             inserted = due[uuid.UUID(row["id"])]
@@ -76,11 +104,8 @@ async def test_a_run_archives_exactly_the_rows_it_deletes(scratch: Scratch) -> N
             else:
                 assert row["context"] == json.loads(inserted["context"])
                 assert row["status"] == "completed"
-        # The month in a file's name is the month of the rows' age column.
-        for file in files:
-            month = file.name.removeprefix(f"{table}-").removesuffix(".jsonl.gz")
-            column = "ended_at" if table == "user_sessions" else "completed_at"
-            assert {row[column][:7] for row in read_rows(file)} == {month}
+        column = "ended_at" if table == "user_sessions" else "completed_at"
+        assert _months_match(summary.archive_folder, table, column)
     remaining = await scratch.ids("user_sessions") | await scratch.ids("agent_sessions")
     assert world["kept"] <= remaining
     assert not remaining & (set(world["due"]["user_sessions"]) | set(world["due"]["agent_sessions"]))
@@ -89,24 +114,16 @@ async def test_a_run_archives_exactly_the_rows_it_deletes(scratch: Scratch) -> N
 async def test_the_manifest_counts_and_hashes_every_file(scratch: Scratch) -> None:
     await _devassist_world(scratch)
     summary = await scratch.service().run()
-    manifest_path = Path(summary.manifest or "")
-    assert sha256_of(manifest_path) == summary.manifest_sha256
-    manifest = json.loads(manifest_path.read_text())
+    manifest = _checked_manifest(summary.manifest, summary.manifest_sha256)
     assert manifest["run_id"] == summary.run_id
     assert manifest["tables"] == {
         "agent_sessions": {"archived": 2, "deleted": 2},
         "user_sessions": {"archived": 2, "deleted": 2},
     }
-    listed = {entry["file"] for entry in manifest["files"]}
-    assert listed == {path.name for path in manifest_path.parent.glob("*.jsonl.gz")}
-    for entry in manifest["files"]:
-        path = manifest_path.parent / entry["file"]
-        assert sha256_of(path) == entry["sha256"]
-        assert len(read_rows(path)) == entry["rows"]
     # The same run again finds nothing due, deletes nothing, and still leaves its manifest.
     again = await scratch.service().run()
     assert again.rows_archived == again.rows_deleted == 0
-    assert json.loads(Path(again.manifest or "").read_text())["files"] == []
+    assert _checked_manifest(again.manifest, again.manifest_sha256)["files"] == []
 
 
 async def test_a_user_session_an_agent_session_still_refers_to_is_kept(scratch: Scratch) -> None:

@@ -11,8 +11,15 @@ from typing import Any
 import pytest
 
 from agentkeep.ids import new_id
-from agentkeep.retention.archive import read_rows
-from retention_support import Scratch, agent_session, ago, conversation, message, scratch_database
+from retention_support import (
+    Scratch,
+    agent_session,
+    ago,
+    archived_rows,
+    conversation,
+    message,
+    scratch_database,
+)
 
 
 @pytest.fixture
@@ -25,10 +32,6 @@ async def othello(database_factory: Any, tmp_path: Path) -> AsyncIterator[Scratc
 async def devassist(database_factory: Any, tmp_path: Path) -> AsyncIterator[Scratch]:
     async for made in scratch_database(database_factory, tmp_path / "archive", "devassist"):
         yield made
-
-
-def _archived(folder: str | None, table: str) -> list[dict[str, Any]]:
-    return [row for file in sorted(Path(folder or "").glob(f"{table}-*.jsonl.gz")) for row in read_rows(file)]
 
 
 async def test_othello_archives_old_conversations_after_their_messages(othello: Scratch) -> None:
@@ -47,11 +50,13 @@ async def test_othello_archives_old_conversations_after_their_messages(othello: 
     assert deleted == {"messages": 4, "conversations": 1}
     assert await othello.ids("conversations") == {live[1]["id"]}
     assert await othello.ids("messages") == {live_new[1]["id"]}
-    archived = {uuid.UUID(row["id"]): row for row in _archived(summary.archive_folder, "messages")}
+    archived = {uuid.UUID(row["id"]): row for row in archived_rows(summary.archive_folder, "messages")}
     expected = {row[1]["id"]: row[1] for row in [*stale_messages, live_old]}
     assert set(archived) == set(expected)
     assert all(archived[key]["content"] == expected[key]["content"] for key in expected)
-    assert [uuid.UUID(row["id"]) for row in _archived(summary.archive_folder, "conversations")] == [stale[1]["id"]]
+    assert [uuid.UUID(row["id"]) for row in archived_rows(summary.archive_folder, "conversations")] == [
+        stale[1]["id"]
+    ]
 
 
 async def test_a_reply_thread_goes_only_as_far_as_no_kept_reply_points_into_it(othello: Scratch) -> None:
@@ -73,11 +78,13 @@ async def test_a_reply_thread_goes_only_as_far_as_no_kept_reply_points_into_it(o
     summary = await othello.service().run()
     # root and reply are kept: a recent reply still points at reply, which points at root.
     assert await othello.ids("messages") == {root[1]["id"], reply[1]["id"], recent_reply[1]["id"]}
-    archived = {uuid.UUID(row["id"]) for row in _archived(summary.archive_folder, "messages")}
+    archived = {uuid.UUID(row["id"]) for row in archived_rows(summary.archive_folder, "messages")}
     assert archived == {other_root[1]["id"], other_reply[1]["id"]}
 
 
-async def test_persona_activations_are_archived_and_deleted_with_their_agent_session(devassist: Scratch) -> None:
+async def test_persona_activations_are_archived_and_deleted_with_their_agent_session(
+    devassist: Scratch,
+) -> None:
     user_id = await devassist.new_user()
     done = agent_session(status="completed", completed=ago(years=2))
     persona_id = new_id()
@@ -108,6 +115,6 @@ async def test_persona_activations_are_archived_and_deleted_with_their_agent_ses
     [result] = [r for r in summary.tables if r.table == "agent_sessions"]
     assert (result.deleted, result.dependents) == (1, {"persona_activations": 1})
     assert await devassist.ids("persona_activations") == set()
-    [row] = _archived(summary.archive_folder, "persona_activations")
+    [row] = archived_rows(summary.archive_folder, "persona_activations")
     assert uuid.UUID(row["id"]) == activation_id
     assert row["activation_trigger"] == "crisis"
