@@ -45,6 +45,7 @@ async def _as_app_in_devassist(scratch: Scratch, user_id: uuid.UUID | None, sql:
             rows = await conn.fetch(sql)
             # The function hands the caller's principal back: nothing leaks into the transaction.
             assert await conn.fetchval("SELECT current_setting('agentkeep.principal', true)") in ("", None)
+            assert await conn.fetchval("SHOW search_path") == "devassist"
             return rows
     finally:
         await conn.close()

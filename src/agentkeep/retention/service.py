@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import shutil
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -302,19 +302,16 @@ async def _archive_and_delete_dependents(
     child_key = await _primary_key(conn, dependent.child)
     types = await _column_types(conn, dependent.child, dependent.child_columns)
     parents = [json.loads(row.line) for row in rows]
-    link = ", ".join(f"c.{column}" for column in dependent.child_columns)
-    arrays = ", ".join(f"CAST(CAST(:p{index} AS text[]) AS {kind}[])" for index, kind in enumerate(types))
-    statement = sa.text(
-        f"SELECT to_jsonb(c)::text AS line, ARRAY[{', '.join(f'c.{k}::text' for k in child_key)}] AS key, "  # noqa: S608
-        "to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month "
-        f"FROM {dependent.child} c WHERE ({link}) IN (SELECT * FROM unnest({arrays})) "
-        f"ORDER BY {', '.join(f'c.{k}' for k in child_key)}"
-    )
-    params = {
-        f"p{index}": [str(parent[column]) for parent in parents]
-        for index, column in enumerate(dependent.parent_columns)
-    }
-    found = (await conn.execute(statement, params)).mappings().all()
+    keys = [tuple(str(parent[column]) for column in dependent.parent_columns) for parent in parents]
+    found: list[Any] = []
+    for match, params in _matching(" c", dependent.child_columns, types, keys):
+        statement = sa.text(
+            f"SELECT to_jsonb(c)::text AS line, ARRAY[{', '.join(f'c.{k}::text' for k in child_key)}] "  # noqa: S608
+            "AS key, "
+            "to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month "
+            f"FROM {dependent.child} c WHERE {match} ORDER BY {', '.join(f'c.{k}' for k in child_key)}"
+        )
+        found += (await conn.execute(statement, params)).mappings().all()
     by_month: dict[str, list[str]] = defaultdict(list)
     for row in found:
         by_month[row["month"]].append(row["line"])
@@ -393,15 +390,40 @@ async def _delete_keys(
     if not keys:
         return 0
     types = await _column_types(conn, table, key)
-    columns = ", ".join(f"t.{column}" for column in key)
-    # The keys travel as text arrays and are cast on the server to the key columns' types.
-    arrays = ", ".join(f"CAST(CAST(:k{index} AS text[]) AS {kind}[])" for index, kind in enumerate(types))
-    statement = sa.text(
-        f"DELETE FROM {table} t WHERE ({columns}) IN (SELECT * FROM unnest({arrays}))"  # noqa: S608
-    )
-    params = {f"k{index}": [values[index] for values in keys] for index in range(len(key))}
-    deleted = await conn.execute(statement, params)
-    return int(deleted.rowcount or 0)
+    deleted = 0
+    for match, params in _matching(" t", key, types, keys):
+        statement = sa.text(f"DELETE FROM {table} t WHERE {match}")  # noqa: S608 - catalog identifiers
+        deleted += int((await conn.execute(statement, params)).rowcount or 0)
+    return deleted
+
+
+def _matching(
+    alias: str, columns: tuple[str, ...], types: list[str], keys: list[tuple[str, ...]]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Conditions matching ``keys`` on ``columns``, one per value of the first column (user_id,
+    the distribution column): on Citus each is a single-shard statement (Citus refuses a row
+    comparison with a multi-column unnest), on PostgreSQL an index lookup. The values travel as
+    text and are cast on the server to the columns' types."""
+    name = alias.strip()
+    groups: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+    for key in keys:
+        groups[key[0]].append(key[1:])
+    first = f"{name}.{columns[0]} = CAST(CAST(:first AS text) AS {types[0]})"
+    rest = columns[1:]
+    for value, others in groups.items():
+        params: dict[str, Any] = {"first": value}
+        terms = [first]
+        if len(rest) == 1:
+            terms.append(f"{name}.{rest[0]} = ANY (CAST(CAST(:rest0 AS text[]) AS {types[1]}[]))")
+            params["rest0"] = [other[0] for other in others]
+        elif rest:
+            arrays = ", ".join(
+                f"CAST(CAST(:rest{index} AS text[]) AS {kind}[])" for index, kind in enumerate(types[1:])
+            )
+            listed = ", ".join(f"{name}.{column}" for column in rest)
+            terms.append(f"({listed}) IN (SELECT * FROM unnest({arrays}))")  # noqa: S608 - identifiers
+            params |= {f"rest{index}": [other[index] for other in others] for index in range(len(rest))}
+        yield " AND ".join(terms), params
 
 
 def _checked_type(name: str) -> str:

@@ -41,11 +41,11 @@ RETENTION_TABLES = ("messages", "conversations", "agent_sessions", "user_session
 DEPENDENT_TABLES = ("persona_activations",)
 # (table, the rows that hold one of its rows: a NOT EXISTS over each referencing foreign key)
 HOLDS = {
-    "messages": "NOT EXISTS (SELECT FROM messages c WHERE c.user_id = t.user_id AND c.parent_message_id = t.id)",
-    "conversations": "NOT EXISTS (SELECT FROM messages c WHERE c.user_id = t.user_id AND c.conversation_id = t.id)",
-    "agent_sessions": "NOT EXISTS (SELECT FROM messages c WHERE c.user_id = t.user_id AND c.agent_session_id = t.id)"
-    " AND NOT EXISTS (SELECT FROM conversations c WHERE c.user_id = t.user_id AND c.agent_session_id = t.id)",
-    "user_sessions": "NOT EXISTS (SELECT FROM agent_sessions c WHERE c.user_id = t.user_id"
+    "messages": "NOT EXISTS (SELECT FROM public.messages c WHERE c.user_id = t.user_id AND c.parent_message_id = t.id)",
+    "conversations": "NOT EXISTS (SELECT FROM public.messages c WHERE c.user_id = t.user_id AND c.conversation_id = t.id)",
+    "agent_sessions": "NOT EXISTS (SELECT FROM public.messages c WHERE c.user_id = t.user_id AND c.agent_session_id = t.id)"
+    " AND NOT EXISTS (SELECT FROM public.conversations c WHERE c.user_id = t.user_id AND c.agent_session_id = t.id)",
+    "user_sessions": "NOT EXISTS (SELECT FROM public.agent_sessions c WHERE c.user_id = t.user_id"
     " AND c.user_session_id = t.id)",
 }
 # measured_from -> column, per table ('last_activity' is each table's own activity column).
@@ -72,7 +72,7 @@ def _cleanup_function() -> str:
             )
             branches.append(
                 f"        IF v_table = '{table}' AND v_from = '{measured_from}' THEN\n"  # noqa: S608 - constants
-                f"            DELETE FROM {table} t WHERE t.{column} < v_cutoff AND {status}\n"
+                f"            DELETE FROM public.{table} t WHERE t.{column} < v_cutoff AND {status}\n"
                 f"                AND {HOLDS[table]};\n"
                 "        END IF;"
             )
@@ -80,7 +80,7 @@ def _cleanup_function() -> str:
     body = "\n".join(branches)
     return f"""
 CREATE FUNCTION devassist.cleanup_old_data() RETURNS void LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+SECURITY DEFINER SET search_path = pg_catalog AS $$
 DECLARE
     v_rules    jsonb;
     v_rule     jsonb;
@@ -89,11 +89,15 @@ DECLARE
     v_cutoff   timestamptz;
     v_statuses text[];
     v_caller   text := current_setting('agentkeep.principal', true);
+    v_path     text := current_setting('search_path');
 BEGIN
+    -- The clearing triggers of revision 0002 name their tables without a schema: they need
+    -- public on the path while the deletes run (the function's own names are qualified).
+    PERFORM set_config('search_path', 'pg_catalog, public', true);
     -- A function's own SET clause may not name a placeholder setting (PostgreSQL asks for
     -- superuser): set it here and give the caller's value back at the end.
     SET LOCAL agentkeep.principal = 'operator';
-    SELECT content -> 'retention' -> 'rules' INTO v_rules FROM profiles WHERE is_active;
+    SELECT content -> 'retention' -> 'rules' INTO v_rules FROM public.profiles WHERE is_active;
     FOR v_table IN SELECT name FROM (VALUES {order}) AS o(name, position) ORDER BY position LOOP
         v_rule := coalesce(v_rules, '{{}}') -> v_table;
         -- A rule that promises an archive is left to `agentkeep retention run`, which writes it.
@@ -106,6 +110,7 @@ BEGIN
 {body}
     END LOOP;
     PERFORM set_config('agentkeep.principal', coalesce(v_caller, ''), true);
+    PERFORM set_config('search_path', v_path, true);
 END
 $$"""  # noqa: S608 - this module's constants
 
