@@ -89,11 +89,12 @@ DECLARE
     v_cutoff   timestamptz;
     v_statuses text[];
     v_caller   text := current_setting('agentkeep.principal', true);
-    v_path     text := current_setting('search_path');
 BEGIN
     -- The clearing triggers of revision 0002 name their tables without a schema: they need
-    -- public on the path while the deletes run (the function's own names are qualified).
-    PERFORM set_config('search_path', 'pg_catalog, public', true);
+    -- public on the path while the deletes run (the function's own names are qualified). SET
+    -- LOCAL reaches Citus workers (set_config does not); the function's SET clause gives the
+    -- caller's path back on exit.
+    SET LOCAL search_path = pg_catalog, public;
     -- A function's own SET clause may not name a placeholder setting (PostgreSQL asks for
     -- superuser): set it here and give the caller's value back at the end.
     SET LOCAL agentkeep.principal = 'operator';
@@ -110,7 +111,6 @@ BEGIN
 {body}
     END LOOP;
     PERFORM set_config('agentkeep.principal', coalesce(v_caller, ''), true);
-    PERFORM set_config('search_path', v_path, true);
 END
 $$"""  # noqa: S608 - this module's constants
 
