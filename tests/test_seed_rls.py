@@ -15,6 +15,7 @@ from asyncpg.exceptions import (
 from agentkeep.database.metadata import vocabulary_columns
 from agentkeep.ids import new_id
 from agentkeep.principal import Principal
+from agentkeep.retention.rules import OPERABLE_TABLES
 from agentkeep.schema import metadata
 from seed_helpers import (
     CATALOG_TABLES,
@@ -29,6 +30,7 @@ from seed_helpers import (
     suffix,
 )
 
+RETENTION_TABLES = set(OPERABLE_TABLES)
 VOCABULARY_TABLES = {table for table, _column, _vocabulary in vocabulary_columns(metadata)}
 
 # ---------------------------------------------------------------------------------------------
@@ -53,6 +55,9 @@ async def test_rls_policies_exist(owner, table: str) -> None:
     if table in USER_TABLES:
         # Revision 0004: the owner, acting as the operator, may count the rows using a vocabulary term.
         operator_read = {f"{table}_operator_read": "SELECT"} if table in VOCABULARY_TABLES else {}
+        # Revision 0007: the owner, acting as the operator, may read and delete what retention archives.
+        if table in RETENTION_TABLES:
+            operator_read = {f"{table}_operator_read": "SELECT", f"{table}_operator_delete": "DELETE"}
         assert policies == {f"{table}_tenant": "ALL"} | operator_read
     else:
         assert policies == {
