@@ -207,7 +207,6 @@ LATER = [
     ),
     ("001:467", "devassist", "SELECT encrypt_sensitive('secret')", "encrypt_sensitive", "vault"),
     ("001:475", "devassist", "SELECT decrypt_sensitive('\\x00'::bytea)", "decrypt_sensitive", "vault"),
-    ("001:533", "devassist", "SELECT cleanup_old_data();", "cleanup_old_data", "audit and retention"),
     (
         "001:557",
         "devassist",

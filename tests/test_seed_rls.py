@@ -14,6 +14,7 @@ from asyncpg.exceptions import (
 
 from agentkeep.ids import new_id
 from agentkeep.principal import Principal
+from agentkeep.retention.rules import OPERABLE_TABLES
 from seed_helpers import (
     AUDIT_TABLES,
     CATALOG_TABLES,
@@ -27,6 +28,8 @@ from seed_helpers import (
     refused,
     suffix,
 )
+
+RETENTION_TABLES = set(OPERABLE_TABLES)
 
 # ---------------------------------------------------------------------------------------------
 # Row-level security (001 policies, 003 policies, 004 security notes)
@@ -57,7 +60,9 @@ async def test_rls_policies_exist(owner, table: str) -> None:
     elif table in USER_TABLES:
         # Revisions 0004/0005: the owner, acting as the operator, reads every user's rows (profile
         # apply counts the rows using a term; audit verify checks the live rows).
-        assert policies == {f"{table}_tenant": "ALL", f"{table}_operator_read": "SELECT"}
+        # Revision 0007: the owner, acting as the operator, may delete what retention archives.
+        operator_delete = {f"{table}_operator_delete": "DELETE"} if table in RETENTION_TABLES else {}
+        assert policies == {f"{table}_tenant": "ALL", f"{table}_operator_read": "SELECT"} | operator_delete
     else:
         assert policies == {
             f"{table}_read": "SELECT",

@@ -64,15 +64,33 @@ class Settings(BaseSettings):
         ),
     )
 
+    archive_dir: Path | None = Field(
+        default=None,
+        description="Where `agentkeep retention run` writes its archives. Unset: data_dir/archive.",
+    )
+    retention_interval_seconds: Annotated[float, Field(ge=0)] = Field(
+        default=86_400,
+        description="How often the server runs retention (0: never; the CLI still can).",
+    )
+
     @field_validator("database_url", "app_database_url", "profile", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("archive_dir", mode="before")
+    @classmethod
+    def _empty_archive_dir_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
     @field_validator("data_dir", mode="after")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @property
+    def archive_folder(self) -> Path:
+        return (self.archive_dir or self.data_dir / "archive").expanduser()
 
     @property
     def uses_embedded_server(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,6 +30,8 @@ from agentkeep.api.routers import (
 )
 from agentkeep.keep import Keep
 from agentkeep.partitions import PartitionMaintenance
+from agentkeep.retention.scheduler import run_every
+from agentkeep.retention.service import RetentionService
 from agentkeep.settings import Settings, load_settings
 
 ROUTERS = (
@@ -45,6 +49,24 @@ ROUTERS = (
 )
 
 
+@asynccontextmanager
+async def _retention_schedule(app: FastAPI, keep: Keep, settings: Settings) -> AsyncIterator[None]:
+    """Run retention every AGENTKEEP_RETENTION_INTERVAL_SECONDS while the server is up (0: never)."""
+    if settings.retention_interval_seconds == 0:
+        yield
+        return
+    service = RetentionService(keep.database, settings.archive_folder)
+    schedule = asyncio.create_task(
+        run_every(service, settings.retention_interval_seconds, app.state.metrics.record_retention)
+    )
+    try:
+        yield
+    finally:
+        schedule.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await schedule
+
+
 def create_app(*, keep: Keep | None = None, settings: Settings | None = None) -> FastAPI:
     """The API over ``keep``; without one, it connects at start-up and closes at shutdown."""
     settings = settings or (keep.settings if keep is not None else load_settings())
@@ -53,7 +75,8 @@ def create_app(*, keep: Keep | None = None, settings: Settings | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if keep is not None:
             app.state.keep = keep
-            yield
+            async with _retention_schedule(app, keep, settings):
+                yield
             return
         owned = await Keep.connect(settings)
         app.state.keep = owned
@@ -66,7 +89,8 @@ def create_app(*, keep: Keep | None = None, settings: Settings | None = None) ->
             maintenance.start()
         app.state.partition_maintenance = maintenance
         try:
-            yield
+            async with _retention_schedule(app, owned, settings):
+                yield
         finally:
             await maintenance.stop()
             await owned.close()

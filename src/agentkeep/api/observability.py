@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentkeep import correlation
 from agentkeep.database.engine import Database
+from agentkeep.retention.service import RunSummary
 
 CORRELATION_SCOPE_KEY = "agentkeep.correlation_id"
 UNMATCHED_ROUTE = "unmatched"  # no route has this path: a 404
@@ -87,7 +88,26 @@ class Metrics:
         self.database_up = Gauge(
             "agentkeep_database_up", "1 when the last scrape reached the database", registry=self.registry
         )
+        self.retention_runs = Counter(
+            "agentkeep_retention_runs",
+            "Scheduled retention runs by outcome (done, skipped: another server held the lock, failed)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.retention_rows_archived = Counter(
+            "agentkeep_retention_rows_archived",
+            "Rows retention archived (and then deleted), by table",
+            ["table"],
+            registry=self.registry,
+        )
         self.registry.register(PoolCollector(app))
+
+    def record_retention(self, outcome: str, summary: RunSummary | None) -> None:
+        self.retention_runs.labels(outcome).inc()
+        for result in summary.tables if summary is not None else []:
+            self.retention_rows_archived.labels(result.table).inc(result.archived)
+            for table, rows in result.dependents.items():
+                self.retention_rows_archived.labels(table).inc(rows)
 
 
 def route_template(app: Any, scope: Scope) -> str:

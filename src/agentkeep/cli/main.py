@@ -21,6 +21,7 @@ from agentkeep.cli.migrate import migrate_app
 from agentkeep.cli.output import JsonOption, out, print_json, run, settings, table, with_database
 from agentkeep.cli.partitions import partitions_app
 from agentkeep.cli.profile import profile_app
+from agentkeep.cli.retention import retention_app
 from agentkeep.database.doctor import run_checks
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(profile_app, name="profile")
 app.add_typer(audit_app, name="audit")
 app.add_typer(partitions_app, name="partitions")
+app.add_typer(retention_app, name="retention")
 app.command()(server.up)
 app.command()(server.serve)
 
