@@ -15,6 +15,7 @@ from agentkeep.database.engine import Database
 from agentkeep.database.urls import DatabaseUrls
 from agentkeep.errors import ConfigurationError
 from agentkeep.messages.service import MessageService
+from agentkeep.operators.service import OperatorService
 from agentkeep.personas.service import PersonaService
 from agentkeep.profiles.loader import load_profile
 from agentkeep.profiles.service import ProfileService
@@ -45,6 +46,7 @@ class Keep:
         self.messages = MessageService(database)
         self.access_keys = AccessKeyService(database)
         self.profile = ProfileService(database)
+        self.operators = OperatorService(database)
 
     @classmethod
     async def connect(

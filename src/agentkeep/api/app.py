@@ -20,6 +20,7 @@ from agentkeep.api.routers import (
     health,
     keys,
     messages,
+    operator,
     personas,
     profile,
     user_sessions,
@@ -39,6 +40,7 @@ ROUTERS = (
     conversations,
     messages,
     profile,
+    operator,
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from agentkeep.database.roles import APP_ROLE, OWNER_ROLE
+from agentkeep.database.roles import APP_ROLE, OPERATOR_ROLE, OWNER_ROLE
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 
 # Role names are constants (database.roles), never input.
@@ -21,6 +21,13 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
         CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOINHERIT;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{OPERATOR_ROLE}') THEN
+        CREATE ROLE {OPERATOR_ROLE} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOINHERIT;
+    END IF;
+    -- The owner hands the operator functions to this role (ALTER FUNCTION ... OWNER needs it).
+    IF NOT pg_has_role('{OWNER_ROLE}', '{OPERATOR_ROLE}', 'MEMBER') THEN
+        GRANT {OPERATOR_ROLE} TO {OWNER_ROLE};
     END IF;
 END
 $$;
