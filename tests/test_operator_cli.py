@@ -26,7 +26,9 @@ def home() -> Iterator[Path]:
 
 
 def _new_user(home: Path) -> uuid.UUID:
-    created = cli(home, "users", "create", "--email", f"ops-{uuid.uuid4().hex[:8]}@example.com", "--json", **DB)
+    created = cli(
+        home, "users", "create", "--email", f"ops-{uuid.uuid4().hex[:8]}@example.com", "--json", **DB
+    )
     assert created.returncode == 0, created.stderr
     return uuid.UUID(json.loads(created.stdout)["user"]["user_id"])
 

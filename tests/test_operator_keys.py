@@ -66,7 +66,10 @@ async def test_application_role_cannot_write_operator_keys(as_app: AsApp, keep: 
                 "INSERT INTO operator_keys (id, name, secret_hash) VALUES ($1, 'minted', $2)",
                 (uuid.uuid4(), digest("ako_minted")),
             ),
-            ("UPDATE operator_keys SET revoked_at = NULL, expires_at = NULL WHERE id = $1", (existing.key.id,)),
+            (
+                "UPDATE operator_keys SET revoked_at = NULL, expires_at = NULL WHERE id = $1",
+                (existing.key.id,),
+            ),
             ("DELETE FROM operator_keys WHERE id = $1", (existing.key.id,)),
             ("INSERT INTO operator_keys SELECT * FROM service_keys", ()),
         ):

@@ -122,7 +122,9 @@ async def test_sdk_refuses_a_non_operator_principal_and_a_bad_limit(keep: Keep, 
     assert refused.value.field == "limit"
 
 
-async def test_app_role_bypasses_nothing_even_as_operator(as_app: AsApp, owner: asyncpg.Connection, world: World) -> None:
+async def test_app_role_bypasses_nothing_even_as_operator(
+    as_app: AsApp, owner: asyncpg.Connection, world: World
+) -> None:
     roles = {
         row["rolname"]: row
         for row in await owner.fetch(
@@ -137,11 +139,14 @@ async def test_app_role_bypasses_nothing_even_as_operator(as_app: AsApp, owner: 
     assert not await owner.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", APP_ROLE, OPERATOR_ROLE)
     async with as_app(Principal.operator()) as conn:
         for table in ("users", "agent_sessions", "conversations", "messages", "api_keys"):
-            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table  # noqa: S608
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
     async with as_app(Principal.user(world.alice.user_id)) as conn:
         assert await conn.fetchval("SELECT count(*) FROM users WHERE user_id = $1", world.bob.user_id) == 0
         # The hook and the role's policies are not the application's to use.
-        for refused in ("SELECT operator_audit_read(gen_random_uuid(), 'x')", f"SET LOCAL ROLE {OPERATOR_ROLE}"):
+        for refused in (
+            "SELECT operator_audit_read(gen_random_uuid(), 'x')",
+            f"SET LOCAL ROLE {OPERATOR_ROLE}",
+        ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 async with conn.transaction():  # a savepoint: the next statement still runs
                     await conn.execute(refused)

@@ -80,7 +80,9 @@ async def test_missing_revoked_and_misused_operator_keys(
     body = assert_problem(await client.get("/api/conversations", headers=operator), 403)
     assert "/api/operator" in body["detail"]
     assert_problem(await client.get(USER_ACTIVITY, params={"limit": 0}, headers=operator), 422, field="limit")
-    assert_problem(await client.get(USER_ACTIVITY, params={"before": "x"}, headers=operator), 422, field="before")
+    assert_problem(
+        await client.get(USER_ACTIVITY, params={"before": "x"}, headers=operator), 422, field="before"
+    )
 
 
 async def test_no_route_makes_an_operator_key(client: httpx.AsyncClient) -> None:
