@@ -32,6 +32,12 @@ BEGIN
 END
 $$;
 """  # noqa: S608 - role names are constants, not values
+# On Citus only: the operator functions' queries reach the workers over connections Citus opens
+# as the function's owner, and a NOLOGIN role is refused there ("not permitted to log in", Citus
+# issue #7719). Run by the cluster's superuser on the coordinator (it propagates to the workers).
+# The role gets no password: the cluster's inter-node authentication (pg_dist_authinfo,
+# certificates, or loopback trust as in the test cluster) is what lets it in (docs/operators.md).
+CITUS_OPERATOR_LOGIN = f"ALTER ROLE {OPERATOR_ROLE} LOGIN"
 # format() quotes names (%I) and literals (%L) server-side; these statements take no parameters.
 SET_PASSWORD = "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)"  # noqa: S105 - SQL
 
