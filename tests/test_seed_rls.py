@@ -30,6 +30,8 @@ from seed_helpers import (
 )
 
 VOCABULARY_TABLES = {table for table, _column, _vocabulary in vocabulary_columns(metadata)}
+# Revision 0008: the tables the operator functions read (docs/operators.md).
+OPERATOR_FUNCTION_TABLES = {"users", "agent_sessions"}
 
 # ---------------------------------------------------------------------------------------------
 # Row-level security (001 policies, 003 policies, 004 security notes)
@@ -53,7 +55,9 @@ async def test_rls_policies_exist(owner, table: str) -> None:
     if table in USER_TABLES:
         # Revision 0004: the owner, acting as the operator, may count the rows using a vocabulary term.
         operator_read = {f"{table}_operator_read": "SELECT"} if table in VOCABULARY_TABLES else {}
-        assert policies == {f"{table}_tenant": "ALL"} | operator_read
+        # Revision 0008: only the agentkeep_operator role, only as the operator (test_operator_reads.py).
+        functions = {f"{table}_operator_functions": "SELECT"} if table in OPERATOR_FUNCTION_TABLES else {}
+        assert policies == {f"{table}_tenant": "ALL"} | operator_read | functions
     else:
         assert policies == {
             f"{table}_read": "SELECT",
