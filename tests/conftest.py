@@ -27,6 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from agentkeep.api.app import create_app
 from agentkeep.database import migrate
 from agentkeep.database.bootstrap import (
+    CITUS_OPERATOR_LOGIN,
     CREATE_DATABASE,
     DROP_DATABASE,
     ENSURE_ROLES,
@@ -36,7 +37,7 @@ from agentkeep.database.bootstrap import (
 )
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.engine import Database, principal_settings
-from agentkeep.database.roles import APP_ROLE, OWNER_ROLE
+from agentkeep.database.roles import APP_ROLE, OPERATOR_ROLE, OWNER_ROLE
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.keep import Keep
 from agentkeep.principal import Principal
@@ -110,6 +111,7 @@ class CitusCluster:
         admin = await asyncpg.connect(asyncpg_dsn(self.superuser))
         try:
             await admin.execute(ENSURE_ROLES)
+            await admin.execute(CITUS_OPERATOR_LOGIN)
         finally:
             await admin.close()
         for node in [*workers, self.superuser]:
@@ -135,7 +137,7 @@ class CitusCluster:
             # Citus records per database which roles it manages. Roles made earlier (in another
             # database) are unknown here, and the owner may not create them on the workers when
             # a migration needs them: have the superuser register both, through a table each owns.
-            for role in (OWNER_ROLE, APP_ROLE):
+            for role in (OWNER_ROLE, APP_ROLE, OPERATOR_ROLE):
                 await coordinator.execute(
                     "CREATE TABLE agentkeep_register_role (k int PRIMARY KEY);"
                     f" ALTER TABLE agentkeep_register_role OWNER TO {role};"

@@ -30,6 +30,8 @@ from seed_helpers import (
 )
 
 RETENTION_TABLES = set(OPERABLE_TABLES)
+# Revision 0008: the tables the operator functions read (docs/operators.md).
+OPERATOR_FUNCTION_TABLES = {"users", "agent_sessions"}
 
 # ---------------------------------------------------------------------------------------------
 # Row-level security (001 policies, 003 policies, 004 security notes)
@@ -62,7 +64,9 @@ async def test_rls_policies_exist(owner, table: str) -> None:
         # apply counts the rows using a term; audit verify checks the live rows).
         # Revision 0007: the owner, acting as the operator, may delete what retention archives.
         operator_delete = {f"{table}_operator_delete": "DELETE"} if table in RETENTION_TABLES else {}
-        assert policies == {f"{table}_tenant": "ALL", f"{table}_operator_read": "SELECT"} | operator_delete
+        # Revision 0008: only the agentkeep_operator role, only as the operator (test_operator_reads.py).
+        functions = {f"{table}_operator_functions": "SELECT"} if table in OPERATOR_FUNCTION_TABLES else {}
+        assert policies == {f"{table}_tenant": "ALL", f"{table}_operator_read": "SELECT"} | operator_delete | functions
     else:
         assert policies == {
             f"{table}_read": "SELECT",

@@ -16,6 +16,7 @@ from agentkeep.database.engine import Database
 from agentkeep.database.urls import DatabaseUrls
 from agentkeep.errors import ConfigurationError
 from agentkeep.messages.service import MessageService
+from agentkeep.operators.service import OperatorService
 from agentkeep.personas.service import PersonaService
 from agentkeep.profiles.loader import load_profile
 from agentkeep.profiles.service import ProfileService
@@ -47,6 +48,7 @@ class Keep:
         self.access_keys = AccessKeyService(database)
         self.profile = ProfileService(database)
         self.audit = AuditService(database)
+        self.operators = OperatorService(database)
 
     @classmethod
     async def connect(

@@ -172,7 +172,10 @@ async def test_every_input_of_every_route_refuses_bad_values_naming_the_field(
     keep: Keep, service_client: httpx.AsyncClient, service_key: str, alice: Account
 ) -> None:
     spec = create_app(keep=keep).openapi()
-    headers = {"Authorization": f"Bearer {service_key}", "X-Agentkeep-User": alice.user_id}
+    service_headers = {"Authorization": f"Bearer {service_key}", "X-Agentkeep-User": alice.user_id}
+    # /api/operator/* takes only an operator key (a service key is refused before any input is read).
+    operator_key = await keep.access_keys.create_operator_key("openapi walk")
+    operator_headers = {"Authorization": f"Bearer {operator_key.secret}"}
     failures: list[str] = []
     checked: set[tuple[str, str]] = set()
 
@@ -192,6 +195,7 @@ async def test_every_input_of_every_route_refuses_bad_values_naming_the_field(
         )
         valid = _valid_body(spec, body_schema) if body_schema else None
         label = f"{method} {path}"
+        headers = operator_headers if path.startswith("/api/operator/") else service_headers
 
         for param in params:
             name, where = param["name"], param["in"]
@@ -238,6 +242,7 @@ async def test_every_input_of_every_route_refuses_bad_values_naming_the_field(
         ("PATCH /api/conversations/{conversation_id}", "version"),
         ("POST /api/users", "full_name"),
         ("PATCH /api/users/me", "preferences_json"),
+        ("GET /api/operator/user-activity", "before"),
         ("POST /api/agent-sessions", "agent_type"),
         ("POST /api/agents", "config"),
         ("PATCH /api/personas/{persona_id}", "capabilities"),

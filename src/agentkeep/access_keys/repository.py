@@ -1,4 +1,4 @@
-"""SQL for API keys (user rows, under RLS) and service keys (operator rows)."""
+"""SQL for API keys (user rows, under RLS), service keys and operator keys (operator rows)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentkeep.access_keys.tables import api_keys, service_keys
+from agentkeep.access_keys.tables import api_keys, operator_keys, service_keys
 from agentkeep.users.tables import users
 
 API_KEY_COLUMNS = [c for c in api_keys.c if c.name not in {"secret_hash", "updated_at"}]
 SERVICE_KEY_COLUMNS = [c for c in service_keys.c if c.name not in {"secret_hash", "updated_at"}]
+OPERATOR_KEY_COLUMNS = [c for c in operator_keys.c if c.name not in {"secret_hash", "updated_at"}]
 LAST_USED_PRECISION = timedelta(minutes=1)
 """How stale ``last_used_at`` may be: it is rewritten at most this often per key."""
 
@@ -131,3 +132,30 @@ async def revoke_api_key(
 
 async def count_service_keys(conn: AsyncConnection) -> int:
     return (await conn.execute(sa.select(sa.func.count()).select_from(service_keys))).scalar_one()
+
+
+async def insert_operator_key(conn: AsyncConnection, values: Mapping[str, Any]) -> sa.RowMapping:
+    statement = sa.insert(operator_keys).values(**values).returning(*OPERATOR_KEY_COLUMNS)
+    return (await conn.execute(statement)).mappings().one()
+
+
+async def find_operator_key(conn: AsyncConnection, secret_hash: bytes) -> uuid.UUID | None:
+    statement = sa.select(operator_keys.c.id).where(
+        operator_keys.c.secret_hash == secret_hash, _usable(operator_keys)
+    )
+    return (await conn.execute(statement)).scalar_one_or_none()
+
+
+async def list_operator_keys(conn: AsyncConnection) -> list[sa.RowMapping]:
+    statement = sa.select(*OPERATOR_KEY_COLUMNS).order_by(operator_keys.c.id)
+    return list((await conn.execute(statement)).mappings())
+
+
+async def revoke_operator_key(conn: AsyncConnection, key_id: uuid.UUID) -> sa.RowMapping | None:
+    statement = (
+        sa.update(operator_keys)
+        .where(operator_keys.c.id == key_id, operator_keys.c.revoked_at.is_(None))
+        .values(revoked_at=sa.func.now())
+        .returning(*OPERATOR_KEY_COLUMNS)
+    )
+    return (await conn.execute(statement)).mappings().one_or_none()

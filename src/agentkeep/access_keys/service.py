@@ -2,7 +2,10 @@
 
 A user key reads ``ak_<user id hex>_<secret>``: the id says whose rows to search, so checking
 it is an ordinary read under that user's row-level security. A service key reads
-``aks_<secret>``; service keys are operator rows the application role may only read.
+``aks_<secret>``; service keys are operator rows the application role may only read. An
+operator key reads ``ako_<secret>``: made only with the owner's connection (the CLI), it stands
+for the operator principal, which acts for no user and reads across users only through the
+operator functions (docs/operators.md).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from agentkeep.access_keys import repository
 from agentkeep.access_keys.models import ApiKey, CreatedKey, NewKey, UserWithKey
 from agentkeep.actors import Actor, acting_user, as_principal
 from agentkeep.database.engine import Database
-from agentkeep.errors import NotFound, Unauthenticated
+from agentkeep.errors import InvalidInput, NotFound, Unauthenticated
 from agentkeep.ids import new_id
 from agentkeep.principal import Principal
 from agentkeep.tokens import digest, new_secret
@@ -25,6 +28,7 @@ from agentkeep.users.service import register as register_user
 
 USER_KEY_PREFIX = "ak_"
 SERVICE_KEY_PREFIX = "aks_"
+OPERATOR_KEY_PREFIX = "ako_"
 
 
 class AccessKeyService:
@@ -78,6 +82,30 @@ class AccessKeyService:
             return None
         return CreatedKey(key=ApiKey.model_validate(dict(row)), secret=secret)
 
+    async def create_operator_key(
+        self, name: str = "operator", *, expires_at: datetime | None = None
+    ) -> CreatedKey:
+        """An operator key, written with the schema owner's connection: no API route makes one."""
+        new = NewKey(name=name, expires_at=expires_at)
+        secret = f"{OPERATOR_KEY_PREFIX}{new_secret()}"
+        async with self._database.owner_transaction() as conn:
+            row = await repository.insert_operator_key(
+                conn, {"id": new_id(), "secret_hash": digest(secret), **new.model_dump()}
+            )
+        return CreatedKey(key=ApiKey.model_validate(dict(row)), secret=secret)
+
+    async def list_operator_keys(self) -> list[ApiKey]:
+        async with self._database.owner_transaction() as conn:
+            rows = await repository.list_operator_keys(conn)
+        return [ApiKey.model_validate(dict(row)) for row in rows]
+
+    async def revoke_operator_key(self, key_id: uuid.UUID) -> ApiKey:
+        async with self._database.owner_transaction() as conn:
+            row = await repository.revoke_operator_key(conn, key_id)
+        if row is None:
+            raise NotFound("no active operator key with that id", field="key_id")
+        return ApiKey.model_validate(dict(row))
+
     async def count_service_keys(self) -> int:
         async with self._database.owner_transaction() as conn:
             return await repository.count_service_keys(conn)
@@ -100,6 +128,8 @@ class AccessKeyService:
         A user key's ``last_used_at`` is brought up to date (to the minute) by the same statement.
         Service keys are operator rows the application role may not write: theirs is not.
         """
+        if secret.startswith(OPERATOR_KEY_PREFIX):
+            return await self._authenticate_operator(secret, acting_for)
         if secret.startswith(SERVICE_KEY_PREFIX):
             async with self._database.transaction(Principal.service(acting_for)) as tx:
                 found = await repository.find_service_key(tx.conn, digest(secret))
@@ -119,6 +149,19 @@ class AccessKeyService:
         if acting_for is not None and acting_for != user_id:
             # A user key speaks only for its own user; naming another is refused, not ignored.
             raise Unauthenticated("a user's API key cannot act for another user")
+        return principal
+
+    async def _authenticate_operator(self, secret: str, acting_for: uuid.UUID | None) -> Principal:
+        if acting_for is not None:
+            # An operator reads across users through its own functions; it never acts as one.
+            raise InvalidInput(
+                "an operator key acts for no user: drop X-Agentkeep-User", field="X-Agentkeep-User"
+            )
+        principal = Principal.operator()
+        async with self._database.transaction(principal) as tx:
+            found = await repository.find_operator_key(tx.conn, digest(secret))
+        if found is None:
+            raise Unauthenticated("unknown, expired or revoked operator key")
         return principal
 
 

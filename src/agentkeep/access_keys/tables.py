@@ -49,3 +49,15 @@ service_keys = sa.Table(
     sa.UniqueConstraint("secret_hash"),
     info=OPERATOR_TABLE,
 )
+
+# Operator keys read across users (through the operator functions only). A table of their own,
+# not a flag on service_keys: no UPDATE of a service key, by anyone, can turn it into one.
+operator_keys = sa.Table(
+    "operator_keys",
+    metadata,
+    id_column(),
+    *_key_columns(),
+    sa.CheckConstraint("octet_length(secret_hash) = 32", name="secret_hash_sha256"),
+    sa.UniqueConstraint("secret_hash"),
+    info=OPERATOR_TABLE,
+)

@@ -23,6 +23,7 @@ from agentkeep.api.routers import (
     health,
     keys,
     messages,
+    operator,
     personas,
     profile,
     user_sessions,
@@ -46,6 +47,7 @@ ROUTERS = (
     messages,
     profile,
     audit,
+    operator,
 )
 
 

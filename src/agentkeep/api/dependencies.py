@@ -14,7 +14,10 @@ from agentkeep.errors import Forbidden, InvalidInput, Unauthenticated
 from agentkeep.keep import Keep
 from agentkeep.principal import Principal
 
-_bearer = HTTPBearer(auto_error=False, description="An agentkeep API key (ak_…) or service key (aks_…).")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An agentkeep API key (ak_…), service key (aks_…) or operator key (ako_…, /api/operator).",
+)
 
 
 def get_keep(request: Request) -> Keep:
@@ -80,6 +83,8 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 def get_user_principal(principal: PrincipalDep) -> Principal:
     """A principal acting for one user: a user key, or a service key naming the user."""
+    if principal.is_operator:
+        raise Forbidden("an operator key is for /api/operator only")
     if principal.user_id is None:
         raise InvalidInput(
             "a service key must name the user it acts for in X-Agentkeep-User", field="X-Agentkeep-User"
@@ -97,3 +102,13 @@ def get_service_principal(principal: PrincipalDep) -> Principal:
 
 
 ServicePrincipalDep = Annotated[Principal, Depends(get_service_principal)]
+
+
+def get_operator_principal(principal: PrincipalDep) -> Principal:
+    """Only an operator key: user and service keys are refused (403), whatever user they name."""
+    if not principal.is_operator:
+        raise Forbidden("this needs an operator key")
+    return principal
+
+
+OperatorPrincipalDep = Annotated[Principal, Depends(get_operator_principal)]

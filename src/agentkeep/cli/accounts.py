@@ -1,4 +1,4 @@
-"""``agentkeep users`` and ``agentkeep keys``: create users, API keys and service keys."""
+"""``agentkeep users``, ``agentkeep keys`` and ``agentkeep operator-key``: users and their keys."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from agentkeep.access_keys.models import CreatedKey, NewKey, UserWithKey
+from agentkeep.access_keys.models import ApiKey, CreatedKey, NewKey, UserWithKey
 from agentkeep.cli.output import (
     USAGE_ERROR,
     JsonOption,
     describe,
     fail,
+    out,
     print_json,
     print_line,
     run,
     settings,
+    table,
     with_keep,
 )
 from agentkeep.keep import Keep
@@ -25,6 +27,9 @@ from agentkeep.users.models import NewUser, User
 
 users_app = typer.Typer(no_args_is_help=True, help="Manage users.")
 keys_app = typer.Typer(no_args_is_help=True, help="Create API keys and service keys.")
+operator_keys_app = typer.Typer(
+    no_args_is_help=True, help="Create, list and revoke operator keys (cross-user reads, /api/operator)."
+)
 
 
 @users_app.command("create")
@@ -88,6 +93,61 @@ def keys_create(
         print_json(_key_document(created))
     else:
         print_line(created.secret)
+
+
+@operator_keys_app.command("create")
+def operator_key_create(
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "operator",
+    as_json: JsonOption = False,
+) -> None:
+    """Create an operator key; it is printed once (only its SHA-256 is stored)."""
+    try:
+        new = NewKey(name=name)
+    except ValidationError as exc:
+        fail(f"--{describe(exc)}")
+
+    async def work(keep: Keep) -> CreatedKey:
+        return await keep.access_keys.create_operator_key(new.name)
+
+    created = run(with_keep(settings(), work))
+    if as_json:
+        print_json(_key_document(created))
+    else:
+        print_line(created.secret)
+
+
+@operator_keys_app.command("list")
+def operator_key_list(as_json: JsonOption = False) -> None:
+    """List operator keys (never their secrets)."""
+
+    async def work(keep: Keep) -> list[ApiKey]:
+        return await keep.access_keys.list_operator_keys()
+
+    keys = run(with_keep(settings(), work))
+    if as_json:
+        print_json([key.model_dump(mode="json") for key in keys])
+        return
+    listing = table("id", "name", "created", "last used", "revoked")
+    for key in keys:
+        listing.add_row(
+            str(key.id), key.name, str(key.created_at), str(key.last_used_at or ""), str(key.revoked_at or "")
+        )
+    out.print(listing)
+
+
+@operator_keys_app.command("revoke")
+def operator_key_revoke(key_id: Annotated[str, typer.Argument(help="The id of the key.")]) -> None:
+    """Revoke an operator key: it stops working at once."""
+    try:
+        parsed = uuid.UUID(key_id)
+    except ValueError:
+        fail(f"key_id: {key_id!r} is not a UUID")
+
+    async def work(keep: Keep) -> ApiKey:
+        return await keep.access_keys.revoke_operator_key(parsed)
+
+    revoked = run(with_keep(settings(), work))
+    print_line(f"revoked {revoked.id}")
 
 
 def _key_document(created: CreatedKey | None) -> dict[str, object] | None:

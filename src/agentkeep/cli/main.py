@@ -15,13 +15,14 @@ from typing import Annotated
 import typer
 
 from agentkeep.cli import server
-from agentkeep.cli.accounts import keys_app, users_app
+from agentkeep.cli.accounts import keys_app, operator_keys_app, users_app
 from agentkeep.cli.audit import audit_app
 from agentkeep.cli.migrate import migrate_app
 from agentkeep.cli.output import JsonOption, out, print_json, run, settings, table, with_database
 from agentkeep.cli.partitions import partitions_app
 from agentkeep.cli.profile import profile_app
 from agentkeep.cli.retention import retention_app
+from agentkeep.cli.reports import report_app
 from agentkeep.database.doctor import run_checks
 
 app = typer.Typer(
@@ -37,6 +38,8 @@ app.add_typer(profile_app, name="profile")
 app.add_typer(audit_app, name="audit")
 app.add_typer(partitions_app, name="partitions")
 app.add_typer(retention_app, name="retention")
+app.add_typer(operator_keys_app, name="operator-key")
+app.add_typer(report_app, name="report")
 app.command()(server.up)
 app.command()(server.serve)
 

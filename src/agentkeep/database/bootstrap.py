@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from agentkeep.database.roles import APP_ROLE, OWNER_ROLE
+from agentkeep.database.roles import APP_ROLE, OPERATOR_ROLE, OWNER_ROLE
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 
 # Role names are constants (database.roles), never input.
@@ -22,9 +22,22 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
         CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOINHERIT;
     END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{OPERATOR_ROLE}') THEN
+        CREATE ROLE {OPERATOR_ROLE} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOINHERIT;
+    END IF;
+    -- The owner hands the operator functions to this role (ALTER FUNCTION ... OWNER needs it).
+    IF NOT pg_has_role('{OWNER_ROLE}', '{OPERATOR_ROLE}', 'MEMBER') THEN
+        GRANT {OPERATOR_ROLE} TO {OWNER_ROLE};
+    END IF;
 END
 $$;
 """  # noqa: S608 - role names are constants, not values
+# On Citus only: the operator functions' queries reach the workers over connections Citus opens
+# as the function's owner, and a NOLOGIN role is refused there ("not permitted to log in", Citus
+# issue #7719). Run by the cluster's superuser on the coordinator (it propagates to the workers).
+# The role gets no password: the cluster's inter-node authentication (pg_dist_authinfo,
+# certificates, or loopback trust as in the test cluster) is what lets it in (docs/operators.md).
+CITUS_OPERATOR_LOGIN = f"ALTER ROLE {OPERATOR_ROLE} LOGIN"
 # format() quotes names (%I) and literals (%L) server-side; these statements take no parameters.
 SET_PASSWORD = "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)"  # noqa: S105 - SQL
 

@@ -55,6 +55,9 @@ def principal_settings(principal: Principal) -> list[str]:
         statements.append(f"SET LOCAL agentkeep.user_id = '{acting_user}'")
     if principal.is_service:
         statements.append("SET LOCAL agentkeep.principal = 'service'")
+    if principal.is_operator:
+        # What the operator functions (revision 0008) check before reading across users.
+        statements.append("SET LOCAL agentkeep.principal = 'operator'")
     return statements
 
 

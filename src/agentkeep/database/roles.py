@@ -13,3 +13,10 @@ APP_ROLE = "agentkeep_app"
 
 SUPERUSER = "postgres"
 """The embedded server's superuser (initdb -U postgres): bootstrap only."""
+
+OPERATOR_ROLE = "agentkeep_operator"
+"""Owns the operator functions (SECURITY DEFINER) and nothing else: NOLOGIN, no BYPASSRLS.
+
+Its read policies let it see every user's rows, only while the transaction acts for the
+operator principal; the application role is not a member, it only may EXECUTE the functions.
+"""

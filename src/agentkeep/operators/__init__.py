@@ -1,0 +1,1 @@
+"""Operator reads: cross-user reports through the operator functions (docs/operators.md)."""
