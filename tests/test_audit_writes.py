@@ -74,6 +74,7 @@ async def test_insert_update_delete_each_give_one_entry(
     user = await user_with_rows(keep)
     await keep.access_keys.create(user.user_id)
     await keep.access_keys.create_service_key(f"audit-{uuid.uuid4().hex[:6]}")
+    await keep.access_keys.create_operator_key(f"audit-{uuid.uuid4().hex[:6]}")
     async with superuser(database) as conn:
         transaction = conn.transaction()
         await transaction.start()

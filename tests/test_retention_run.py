@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from agentkeep.audit.service import AuditService
 from agentkeep.retention.archive import read_rows, sha256_of
 from retention_support import Scratch, agent_session, ago, archived_rows, scratch_database, user_session
 
@@ -135,3 +136,30 @@ async def test_a_user_session_an_agent_session_still_refers_to_is_kept(scratch: 
     summary = await scratch.service().run()
     assert summary.rows_deleted == 0
     assert old[1]["id"] in await scratch.ids("user_sessions")
+
+
+async def test_a_run_is_audited_and_the_trail_still_verifies(scratch: Scratch) -> None:
+    world = await _devassist_world(scratch)
+    summary = await scratch.service().run()
+    deleted = {**world["due"]["user_sessions"], **world["due"]["agent_sessions"]}
+    conn = await scratch.owner()
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL agentkeep.principal = 'operator'")
+            [cleanup] = await conn.fetch(
+                "SELECT new_values FROM audit_log WHERE user_id = '00000000-0000-0000-0000-000000000000'"
+                " AND operation = 'ACTION' AND action_type = 'CLEANUP'"
+            )
+            deletions = await conn.fetch(
+                "SELECT table_name, old_values ->> 'id' AS id FROM audit_log WHERE operation = 'DELETE'"
+            )
+    finally:
+        await conn.close()
+    details = json.loads(cleanup["new_values"])
+    assert details["run_id"] == summary.run_id
+    assert details["manifest_sha256"] == summary.manifest_sha256
+    assert details["tables"] == {"agent_sessions": 2, "user_sessions": 2}
+    # Every deleted row has its DELETE entry, written by its table's audit trigger.
+    assert {uuid.UUID(row["id"]) for row in deletions} == set(deleted)
+    report = await AuditService(scratch.database).verify()
+    assert report.ok, (report.breaks, report.live_rows)

@@ -66,7 +66,10 @@ async def test_rls_policies_exist(owner, table: str) -> None:
         operator_delete = {f"{table}_operator_delete": "DELETE"} if table in RETENTION_TABLES else {}
         # Revision 0008: only the agentkeep_operator role, only as the operator (test_operator_reads.py).
         functions = {f"{table}_operator_functions": "SELECT"} if table in OPERATOR_FUNCTION_TABLES else {}
-        assert policies == {f"{table}_tenant": "ALL", f"{table}_operator_read": "SELECT"} | operator_delete | functions
+        assert (
+            policies
+            == {f"{table}_tenant": "ALL", f"{table}_operator_read": "SELECT"} | operator_delete | functions
+        )
     else:
         assert policies == {
             f"{table}_read": "SELECT",

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from agentkeep.audit.chain import Break
 
@@ -59,6 +59,14 @@ class VerifyReport(BaseModel):
     breaks: list[Break]
     live_rows: list[LiveRowProblem]
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
+        """No broken link and no live row that differs from its last entry."""
         return not self.breaks and not self.live_rows
+
+
+class RedactResult(BaseModel):
+    user_id: uuid.UUID
+    redacted: int
+    """How many of the user's entries lost their personal payload."""

@@ -30,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentkeep.audit.actions import record_action
 from agentkeep.database.engine import Database
 from agentkeep.errors import AgentkeepError
 from agentkeep.ids import new_id
@@ -155,14 +156,24 @@ async def _active_profile(conn: AsyncConnection) -> Profile | None:
 
 
 async def _record_run(conn: AsyncConnection, summary: RunSummary) -> None:
-    """Record the run in the audit log.
-
-    Not wired on this branch: the audit capability's SQL function does not exist here. At merge
-    this becomes ``SELECT audit_record_action(NULL, 'CLEANUP', :details)`` with
-    ``details = {"run_id", "profile", "rows_archived", "rows_deleted", "tables": {table: count},
-    "manifest_sha256"}`` (operator chain; same transaction, so a rolled-back run leaves no entry).
+    """Record the run in the operator chain of the audit log (001's 'CLEANUP' entry), in the
+    run's own transaction: a run that rolls back leaves no entry. The rows it deleted have their
+    own DELETE entries, written by the tables' audit triggers.
     """
-    del conn, summary
+    await record_action(
+        conn,
+        user_id=None,
+        action_type="CLEANUP",
+        details={
+            "run_id": summary.run_id,
+            "profile": summary.profile,
+            "rows_archived": summary.rows_archived,
+            "rows_deleted": summary.rows_deleted,
+            "tables": {result.table: result.deleted for result in summary.tables},
+            "partitions_dropped": [p for result in summary.tables for p in result.partitions_dropped],
+            "manifest_sha256": summary.manifest_sha256,
+        },
+    )
 
 
 def _due_sql(rule: PlannedRule, alias: str) -> str:

@@ -1,8 +1,7 @@
 """/api/operator: cross-user reads, for operator keys only (docs/operators.md).
 
 Every route takes ``OperatorPrincipalDep``: a user or service key gets a 403 problem body. Each
-route is one line into an operator service (``keep.operators``; audit verification is added here
-the same way).
+route is one line into a service (``keep.operators``, ``keep.audit``).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from agentkeep.api.dependencies import KeepDep, OperatorPrincipalDep
+from agentkeep.audit.models import RedactResult, VerifyReport
 from agentkeep.operators.models import UserActivity
 from agentkeep.pagination import MAX_PAGE_SIZE, Page
 
@@ -28,3 +28,26 @@ async def user_activity(
 ) -> Page[UserActivity]:
     """Seed 001's user_activity_summary for every active user, newest user first (each read is audited)."""
     return await keep.operators.user_activity(principal, before=before, limit=limit)
+
+
+@router.get("/audit/verify")
+async def verify_audit(
+    keep: KeepDep,
+    principal: OperatorPrincipalDep,
+    user: Annotated[uuid.UUID | None, Query(description="one user's chain; every chain when absent")] = None,
+    live_rows: Annotated[bool, Query(description="also check each live row against its last entry")] = True,
+) -> VerifyReport:
+    """Recompute the audit hash chains; each broken chain's first broken link (docs/audit.md)."""
+    return await keep.audit.verify(user, live_rows=live_rows)
+
+
+@router.get("/audit/head")
+async def audit_heads(keep: KeepDep, principal: OperatorPrincipalDep) -> dict[str, dict[str, object]]:
+    """Every chain's head (``{user: {seq, hash}}``), to keep outside the database."""
+    return await keep.audit.head()
+
+
+@router.post("/audit/redact/{user_id}")
+async def redact_audit(keep: KeepDep, principal: OperatorPrincipalDep, user_id: uuid.UUID) -> RedactResult:
+    """Remove a user's personal content from the audit trail; the chains still verify."""
+    return RedactResult(user_id=user_id, redacted=await keep.audit.redact(user_id))

@@ -604,3 +604,21 @@ def convert_to_monthly_partitions(table: str, key_column: str) -> None:
 def convert_from_monthly_partitions(table: str) -> None:
     """The reverse of :func:`convert_to_monthly_partitions`: one plain table again, with its rows."""
     _rebuild(table, None)
+
+
+def audit_table(table: str, chain: str, key: tuple[str, ...]) -> None:
+    """Audit a table made after revision 0005 from its first migration: its ``audit_<table>`` row
+    trigger, into the row's user chain (``chain="user"``) or the operator chain ("operator"),
+    the row named by ``key``. The table is new, so there is no baseline to write.
+    """
+    table = _checked(table)
+    if chain not in ("user", "operator"):
+        raise ValueError(f"not an audit chain: {chain!r}")
+    if citus_installed():
+        # As revision 0005 on a cluster: no row triggers there yet (docs/audit.md).
+        return
+    arguments = ", ".join(f"'{_checked(name)}'" for name in (table, chain, *key))
+    op.execute(
+        f"CREATE TRIGGER audit_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION audit_row({arguments})"
+    )

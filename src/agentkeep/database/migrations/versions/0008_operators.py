@@ -12,8 +12,9 @@ Create Date: 2026-11-23 14:30:00.000000
   (``agentkeep.principal = 'operator'``). The application role is not a member of it: it only
   may EXECUTE the functions, each of which refuses to run for any other principal.
 - ``operator_audit_read(user_id, what)``: every operator function calls it once per user whose
-  rows it returns. A no-op here; the audit revision's merge makes it append an ``OPERATOR_READ``
-  entry to that user's chain (``audit_record_action``).
+  rows it returns; it appends an ``OPERATOR_READ`` action entry to that user's chain
+  (``audit_record_action`` of revision 0005, which the operator role may execute).
+- ``operator_keys`` is audited into the operator chain (``audit_operator_keys``).
 - ``operator_user_activity_summary(before, limit)``: seed 001's ``user_activity_summary`` for
   every user, newest user first, keyset-paginated by user id.
 - ``public.user_activity_summary``: the same view as ``devassist.user_activity_summary`` over
@@ -62,13 +63,14 @@ OPERATOR_COLUMNS = {
     "agent_sessions": ("user_id", "token_cost", "created_at"),
 }
 
+AUDIT_RECORD_ACTION = "audit_record_action(uuid, text, jsonb, text, uuid, uuid, inet, text)"
+
 OPERATOR_AUDIT_READ = """
 CREATE FUNCTION operator_audit_read(p_user_id uuid, p_what text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 BEGIN
-    -- wired to audit_record_action at merge: audit_record_action(p_user_id, 'OPERATOR_READ',
-    -- jsonb_build_object('what', p_what)). Until then a no-op every operator read already calls.
-    NULL;
+    -- An action entry in that user's own chain: the user can see who read their rows, and why.
+    PERFORM public.audit_record_action(p_user_id, 'OPERATOR_READ', jsonb_build_object('what', p_what));
 END
 $$
 """
@@ -173,6 +175,8 @@ def upgrade() -> None:
     op.execute(f"CREATE POLICY operator_keys_read ON operator_keys FOR SELECT TO {APP_ROLE} USING (true)")
     op.execute(f"GRANT SELECT ON operator_keys TO {APP_ROLE}")
     ddl.add_updated_at_trigger("operator_keys")
+    ddl.audit_table("operator_keys", "operator", ("id",))
+    op.execute(f"GRANT EXECUTE ON FUNCTION {AUDIT_RECORD_ACTION} TO {OPERATOR_ROLE}")
 
     op.execute(f"GRANT USAGE ON SCHEMA public TO {OPERATOR_ROLE}")
     for table, columns in OPERATOR_COLUMNS.items():
@@ -204,5 +208,6 @@ def downgrade() -> None:
         revoke = f"REVOKE SELECT ({', '.join(columns)}) ON {table} FROM {OPERATOR_ROLE}"  # noqa: S608 - constants
         op.execute(revoke)
     op.execute(f"REVOKE USAGE ON SCHEMA public FROM {OPERATOR_ROLE}")
+    op.execute(f"REVOKE EXECUTE ON FUNCTION {AUDIT_RECORD_ACTION} FROM {OPERATOR_ROLE}")
     op.drop_table("operator_keys")
     # The role stays: roles belong to the cluster, not to this database (like the application role).
