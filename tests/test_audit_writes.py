@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from agentkeep.ids import new_id
 from agentkeep.audit.repository import audited_tables
 from agentkeep.database.engine import Database
+from agentkeep.ids import new_id
 from agentkeep.keep import Keep
 from agentkeep.schema import metadata
 from audit_support import NIL, superuser, user_with_rows

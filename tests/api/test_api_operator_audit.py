@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from audit_support import superuser
 from support import Account, assert_problem, bearer
 
 from agentkeep.database.engine import Database
 from agentkeep.keep import Keep
+from audit_support import superuser
 
 VERIFY = "/api/operator/audit/verify"
 HEAD = "/api/operator/audit/head"

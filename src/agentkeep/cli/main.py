@@ -21,8 +21,8 @@ from agentkeep.cli.migrate import migrate_app
 from agentkeep.cli.output import JsonOption, out, print_json, run, settings, table, with_database
 from agentkeep.cli.partitions import partitions_app
 from agentkeep.cli.profile import profile_app
-from agentkeep.cli.retention import retention_app
 from agentkeep.cli.reports import report_app
+from agentkeep.cli.retention import retention_app
 from agentkeep.database.doctor import run_checks
 
 app = typer.Typer(
