@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from benchmarks import report_audit
 from benchmarks import report_history as history
 from benchmarks.fixture import Fixture
 
@@ -312,6 +313,7 @@ def markdown(document: dict[str, Any]) -> str:
         history=history.since_baseline(document),
         earlier=history.earlier_runs(document),
         policies=history.policies(),
+        audit=report_audit.section(),
         virtualised={True: "yes (hypervisor flag set)", False: "no", None: "unknown"}[m.get("virtualised")],
         load=load or "unknown",
         rows=rows,
@@ -489,6 +491,10 @@ Other ratios, for context:
 ## Row-level security: the policy form Citus needs
 
 {policies}
+
+## Audit trail and time partitions
+
+{audit}
 
 ## What is measured
 
