@@ -80,4 +80,7 @@ The audit log holds {audit["entries"]:,} entries ({audit["message_entries"]:,} o
 in {audit["audit_bytes"] / 2**20:,.0f} MiB with its indexes: {audit["audit_bytes_per_entry"]:,.0f}
 bytes an entry, beside {audit["messages_bytes_per_message"]:,.0f} bytes a message in `messages`
 (table and indexes). `audit verify` recomputed {verify["entries"]:,} entries of
-{verify["chains"]:,} chains in {verify["seconds"]:.1f} s."""
+{verify["chains"]:,} chains in {verify["seconds"]:.1f} s; with the live-row check (every live row of
+every audited table against its last entry) it took {verify["with_live_rows_seconds"]:.1f} s
+({verify["with_live_rows_entries_per_s"]:,.0f} entries/s). The trail verified
+{"clean" if verify["clean"] else "with problems (see the run's output)"}."""
