@@ -21,8 +21,8 @@ Writes benchmarks/results/audit.json; docs/benchmarks.md shows it in its audit s
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import asyncio
+import datetime as dt
 import json
 import sys
 import time
@@ -106,7 +106,9 @@ class Writer:
         self.version = renamed.version
 
 
-def switched(switch: AuditSwitch, on: bool, op: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+def switched(
+    switch: AuditSwitch, on: bool, op: Callable[[], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
         if switch.on is not on:
             await switch.set(on)
@@ -118,7 +120,8 @@ def switched(switch: AuditSwitch, on: bool, op: Callable[[], Awaitable[None]]) -
 def audit_cases(switch: AuditSwitch, writers: list[Writer]) -> dict[str, list[Case]]:
     one = NewMessage(role="user", content=fixtures.chat_text(1))
     batch = [
-        NewMessage(role="user" if i % 2 == 0 else "assistant", content=fixtures.chat_text(i)) for i in range(BATCH)
+        NewMessage(role="user" if i % 2 == 0 else "assistant", content=fixtures.chat_text(i))
+        for i in range(BATCH)
     ]
     solo, crowd = writers[0], writers[1 : CONCURRENT_USERS + 1]
 
@@ -160,7 +163,9 @@ def audit_cases(switch: AuditSwitch, writers: list[Writer]) -> dict[str, list[Ca
 
 async def ensure_flat_copy(su: asyncpg.Connection) -> None:
     if await su.fetchval("SELECT to_regclass($1) IS NOT NULL", FLAT):
-        same = await su.fetchval(f"SELECT (SELECT count(*) FROM {FLAT}) >= (SELECT count(*) FROM messages) - 100000")
+        same = await su.fetchval(
+            f"SELECT (SELECT count(*) FROM {FLAT}) >= (SELECT count(*) FROM messages) - 100000"
+        )
         if same:
             return
         await su.execute(f"DROP TABLE {FLAT}")
@@ -250,7 +255,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         durations: dict[str, float] = {}
         for group, cases in groups.items():
             say(f"{group}: {', '.join(case.name for case in cases)}")
-            durations[group] = await run_group(cases, rounds=args.rounds, warmup_rounds=max(2, args.rounds // 10), say=say)
+            durations[group] = await run_group(
+                cases, rounds=args.rounds, warmup_rounds=max(2, args.rounds // 10), say=say
+            )
             if group != "latest":
                 for case in cases:
                     drop_first_of_each_block(case)
@@ -286,7 +293,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_audit", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_audit", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--rounds", type=int, default=30, help="measured rounds per group (default 30)")
     parser.add_argument("--quick", action="store_true", help="4 rounds: a smoke test, not a measurement")
     parser.add_argument("--messages", type=int, default=1_000_000, help="messages in the filled table")

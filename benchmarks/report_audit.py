@@ -28,12 +28,21 @@ def targets(document: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
         ratio = results[f"{stem}_audit_on"]["median_us"] / results[f"{stem}_audit_off"]["median_us"]
         rows.append((f"{label}: audit on / off", ratio, f"≤ {1 + allowed:.2f}", ratio <= 1 + allowed))
     for size in (10, 1_000, 10_000):
-        ratio = results[f"latest_{size}_partitioned"]["median_us"] / results[f"latest_{size}_flat"]["median_us"]
+        ratio = (
+            results[f"latest_{size}_partitioned"]["median_us"] / results[f"latest_{size}_flat"]["median_us"]
+        )
         rows.append(
-            (f"latest 50 of {size:,}: partitioned / unpartitioned", ratio, f"≤ {LATEST_WITHIN}", ratio <= LATEST_WITHIN)
+            (
+                f"latest 50 of {size:,}: partitioned / unpartitioned",
+                ratio,
+                f"≤ {LATEST_WITHIN}",
+                ratio <= LATEST_WITHIN,
+            )
         )
     rate = document["verify"]["entries_per_s"]
-    rows.append(("`audit verify`, entries per second", rate, f"≥ {VERIFY_AT_LEAST:,}", rate >= VERIFY_AT_LEAST))
+    rows.append(
+        ("`audit verify`, entries per second", rate, f"≥ {VERIFY_AT_LEAST:,}", rate >= VERIFY_AT_LEAST)
+    )
     return rows
 
 
