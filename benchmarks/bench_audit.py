@@ -55,7 +55,6 @@ ALTER TABLE {FLAT} FORCE ROW LEVEL SECURITY;
 CREATE POLICY {FLAT}_tenant ON {FLAT} FOR ALL
     USING (user_id = NULLIF(current_setting('agentkeep.user_id', true), '')::uuid);
 GRANT SELECT ON {FLAT} TO agentkeep_app;
-VACUUM (ANALYZE) {FLAT};
 """
 FLAT_LATEST = FLOOR_LATEST.replace("FROM messages", f"FROM {FLAT}")
 
@@ -171,6 +170,7 @@ async def ensure_flat_copy(su: asyncpg.Connection) -> None:
         await su.execute(f"DROP TABLE {FLAT}")
     say(f"copying messages into the unpartitioned {FLAT} (once per fill)")
     await su.execute(FLAT_TABLE)
+    await su.execute(f"VACUUM (ANALYZE) {FLAT}")  # not in a transaction block, so apart
 
 
 def read_cases(floor: Floor, fixture: fixtures.Fixture) -> list[Case]:

@@ -33,14 +33,14 @@ OBJECTS = {
 }
 ROWS = "SELECT * FROM messages ORDER BY id"
 AGENT_NAMES = "SELECT DISTINCT agent_name FROM messages"
-# Objects a later revision may have put on messages (0005's audit trigger, for one): the
-# conversion reads them from the catalogs, so they must come along too.
+# Objects a later revision may put on messages (like 0005's audit trigger, which is there too):
+# the conversion reads them from the catalogs, so they must come along.
 EXTRAS = [
     f"SET ROLE {OWNER_ROLE}",
     # A row trigger that fires leaves its name in agent_name: the copied rows must keep theirs.
     """CREATE FUNCTION partition_probe_mark() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN NEW.agent_name := TG_NAME; RETURN NEW; END $$""",
-    "CREATE TRIGGER audit_messages BEFORE INSERT OR UPDATE ON messages"
+    "CREATE TRIGGER probe_mark BEFORE INSERT OR UPDATE ON messages"
     " FOR EACH ROW EXECUTE FUNCTION partition_probe_mark()",
     "CREATE TRIGGER switched_off BEFORE INSERT ON messages"
     " FOR EACH ROW EXECUTE FUNCTION partition_probe_mark()",
@@ -108,7 +108,7 @@ async def test_messages_go_to_partitions_and_back_with_rows_and_objects(database
     async with database_factory("agentkeep_scratch_partition_convert") as urls:
         database = Database.from_urls(urls, schema=SCHEMA)
         try:
-            await migrate.upgrade(database, "0004")
+            await migrate.upgrade(database, "0005")
             async with connect(urls.superuser.set(database=urls.owner.database)) as su:
                 await _fill(su)
                 on_citus = await su.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'citus'")
@@ -151,7 +151,7 @@ async def test_messages_go_to_partitions_and_back_with_rows_and_objects(database
                     "triggers fired on the copy"
                 )
 
-                await migrate.downgrade(database, "0004")
+                await migrate.downgrade(database, "0005")
                 assert (
                     await su.fetchval("SELECT relkind::text FROM pg_class WHERE oid = 'messages'::regclass")
                     == "r"
@@ -172,9 +172,9 @@ async def test_messages_go_to_partitions_and_back_with_rows_and_objects(database
                 # On Citus the trigger that fires is the shard's copy: <trigger>_<shard id>.
                 rows = await su.fetch(AGENT_NAMES)
                 names = {without_shard_id(row["agent_name"]) for row in rows}
-                assert names == {"kai", "audit_messages"}, names
+                assert names == {"kai", "probe_mark"}, names
                 await su.execute("DROP VIEW message_probe")
-                for trigger in ("audit_messages", "switched_off"):  # one at a time for Citus
+                for trigger in ("probe_mark", "switched_off"):  # one at a time for Citus
                     await su.execute(f"DROP TRIGGER {trigger} ON messages")
         finally:
             await database.close()

@@ -48,10 +48,18 @@ async def test_a_row_changed_behind_the_triggers_back_is_reported(
     client: httpx.AsyncClient, operator: dict[str, str], alice: Account, database: Database
 ) -> None:
     conversation_id = await _write(client, alice, "honest title")
-    async with superuser(database) as conn, conn.transaction():
-        await conn.execute("SET LOCAL session_replication_role = replica")
-        await conn.execute("UPDATE conversations SET title = 'rewritten' WHERE id = $1", conversation_id)
-    body = (await client.get(VERIFY, params={"user": alice.user_id}, headers=operator)).json()
+    async with superuser(database) as conn:
+        tamper = "UPDATE conversations SET title = $2 WHERE id = $1"
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute(tamper, conversation_id, "rewritten")
+        try:
+            body = (await client.get(VERIFY, params={"user": alice.user_id}, headers=operator)).json()
+        finally:
+            # Put it back as it was (the trail says so), for the tests that verify everything.
+            async with conn.transaction():
+                await conn.execute("SET LOCAL session_replication_role = replica")
+                await conn.execute(tamper, conversation_id, "honest title")
     assert body["ok"] is False
     [problem] = body["live_rows"]
     assert problem["table_name"] == "conversations" and conversation_id in (problem["record_id"] or "")

@@ -105,13 +105,19 @@ class DriverTransaction:
 # (the parameters are unknown, so the shard is), and answers it with a deferred "could not create
 # distributed plan" error plus a huge cost, so that PostgreSQL picks a custom plan instead;
 # force_generic_plan ignores the cost and runs the error. There the server's own mode stays.
-_PLAIN_DRIVER_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+# enable_sort off: every hot-path statement has an index that gives its order. On a partitioned
+# table a generic plan knows no row counts, and a partition ANALYZE found empty (one made ahead
+# for next month) costs nothing to scan unordered, so the planner would sort the whole
+# conversation under the LIMIT instead of running the partitions' backward index scans in order
+# (measured: 165 ms instead of 0.07 ms for the latest 50 of 10,000). Off only makes a sort the
+# last resort; a statement that has no other way still sorts.
+PLAIN_DRIVER_SETTINGS = {"plan_cache_mode": "force_generic_plan", "enable_sort": "off"}
 _HAS_CITUS = "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus')"
 
 
 async def _driver_settings(conn: asyncpg.Connection[Any]) -> dict[str, str]:
     """The settings the driver pool's connections get on this database (asked once per pool)."""
-    return {} if await conn.fetchval(_HAS_CITUS) else _PLAIN_DRIVER_SETTINGS
+    return {} if await conn.fetchval(_HAS_CITUS) else PLAIN_DRIVER_SETTINGS
 
 
 class DriverPool:
@@ -132,7 +138,7 @@ class DriverPool:
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
-        # Decided by the first connection (see _PLAIN_DRIVER_SETTINGS), then given to every
+        # Decided by the first connection (see PLAIN_DRIVER_SETTINGS), then given to every
         # later one at connect time, so no connection pays a round trip for it again.
         self._settings: dict[str, str] | None = None
 

@@ -20,6 +20,10 @@ from agentkeep.profiles.model import Profile, RetentionRule
 # The tables revision 0007 gives the operator read and delete policies on. A rule on another
 # existing table is refused: the owner could not see (so not archive) its rows.
 OPERABLE_TABLES = ("messages", "conversations", "agent_sessions", "user_sessions", "persona_activations")
+# The audit trail refuses every delete (revision 0005): its chains would need an anchor where
+# pruned entries end (a signed head kept outside, docs/audit.md) before entries may go.
+APPEND_ONLY_TABLES = ("audit_log",)
+APPEND_ONLY_NOTE = "kept: the audit trail is append-only and pruning its chains is not built yet"
 # Rules whose table does not exist yet are declared hooks: skipped with a note until it does.
 AGGREGATE_HOOK_NOTE = "aggregation is a declared hook: nothing to do until {table} exists"
 # 'last_activity' is each table's own activity column, the first of these it has.
@@ -124,6 +128,9 @@ async def plan(conn: AsyncConnection, profile: Profile) -> Plan:
             continue
         if rule.active is None:
             notes.append(f"{where}: no active period: nothing is due")
+            continue
+        if table in APPEND_ONLY_TABLES:
+            notes.append(f"{where}: {APPEND_ONLY_NOTE}")
             continue
         if table not in OPERABLE_TABLES:
             raise RetentionRuleError(
