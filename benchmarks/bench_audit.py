@@ -56,6 +56,8 @@ CREATE POLICY {FLAT}_tenant ON {FLAT} FOR ALL
     USING (user_id = NULLIF(current_setting('agentkeep.user_id', true), '')::uuid);
 GRANT SELECT ON {FLAT} TO agentkeep_app;
 """
+# A partitioned table's own size is 0: add up every relation of its partition tree.
+TOTAL_SIZE = "SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree($1::regclass)"
 FLAT_LATEST = FLOOR_LATEST.replace("FROM messages", f"FROM {FLAT}")
 
 
@@ -221,8 +223,8 @@ async def audit_facts(su: asyncpg.Connection) -> dict[str, Any]:
     entries = await su.fetchval("SELECT count(*) FROM audit_log")
     message_entries = await su.fetchval("SELECT count(*) FROM audit_log WHERE table_name = 'messages'")
     messages = await su.fetchval("SELECT count(*) FROM messages")
-    audit_bytes = await su.fetchval("SELECT pg_total_relation_size('audit_log')")
-    messages_bytes = await su.fetchval("SELECT pg_total_relation_size('messages')")
+    audit_bytes = await su.fetchval(TOTAL_SIZE, "audit_log")
+    messages_bytes = await su.fetchval(TOTAL_SIZE, "messages")
     return {
         "entries": entries,
         "message_entries": message_entries,
