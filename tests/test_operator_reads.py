@@ -186,22 +186,23 @@ WHERE operation = 'ACTION' AND action_type = 'OPERATOR_READ' AND user_id = ANY($
 
 
 async def test_every_user_read_is_audited_once(superuser: asyncpg.Connection, world: World) -> None:
-    transaction = superuser.transaction()
-    await transaction.start()
-    try:
+    # Committed, not rolled back: on Citus one transaction cannot read placements that another
+    # role (the functions' owners) wrote in it. The entries are a real trail, and stay valid.
+    async def as_operator(sql: str, *args: Any) -> list[asyncpg.Record]:
         # The function runs as its owner whoever calls it; the SDK and REST tests call it as the
         # application role. (Not SET ROLE here: on Citus that SET LOCAL would be replayed on the
         # function owner's connections to the workers, which may not take the application's role.)
-        await superuser.execute("SET LOCAL agentkeep.principal = 'operator'")
-        # Other tests' operator reads of the same users came before: only this test's count.
-        every_user = [row["user_id"] for row in await superuser.fetch("SELECT user_id FROM users")]
-        earlier = {(row["user_id"], row["seq"]) for row in await superuser.fetch(OPERATOR_READS, every_user)}
-        everyone = [row["user_id"] for row in await superuser.fetch(OPERATOR_SUMMARY)]
-        first_two = [row["user_id"] for row in await superuser.fetch(PAGE_OF_TWO)]
-        everyone_reads = await superuser.fetch(OPERATOR_READS, everyone)
-        reads = [row for row in everyone_reads if (row["user_id"], row["seq"]) not in earlier]
-    finally:
-        await transaction.rollback()  # the entries go with it: other tests count this trail
+        async with superuser.transaction():
+            await superuser.execute("SET LOCAL agentkeep.principal = 'operator'")
+            return await superuser.fetch(sql, *args)
+
+    # Other tests' operator reads of the same users came before: only this test's count.
+    every_user = [row["user_id"] for row in await superuser.fetch("SELECT user_id FROM users")]
+    earlier = {(row["user_id"], row["seq"]) for row in await superuser.fetch(OPERATOR_READS, every_user)}
+    everyone = [row["user_id"] for row in await as_operator(OPERATOR_SUMMARY)]
+    first_two = [row["user_id"] for row in await as_operator(PAGE_OF_TWO)]
+    everyone_reads = await superuser.fetch(OPERATOR_READS, everyone)
+    reads = [row for row in everyone_reads if (row["user_id"], row["seq"]) not in earlier]
     # Exactly the users returned, once per read, each in that user's own chain: the full read,
     # then a page of two.
     assert len(first_two) == 2

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from agentkeep.database.migrations import ddl
 from agentkeep.database.roles import APP_ROLE
 
 revision: str = "0007"
@@ -112,7 +113,15 @@ END
 $$"""  # noqa: S608 - this module's constants
 
 
+def _one_connection_per_node_on_citus() -> None:
+    # Citus creates a function only over the one connection per node a transaction has used: the
+    # policy DDL before it must not open parallel ones.
+    if ddl.citus_installed():
+        op.execute("SET LOCAL citus.multi_shard_modify_mode = 'sequential'")
+
+
 def upgrade() -> None:
+    _one_connection_per_node_on_citus()
     for table in RETENTION_TABLES + DEPENDENT_TABLES:
         op.execute(
             f"CREATE POLICY {table}_operator_delete ON {table} FOR DELETE TO CURRENT_USER USING ({IS_OPERATOR})"
@@ -123,6 +132,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _one_connection_per_node_on_citus()
     op.execute("DROP FUNCTION devassist.cleanup_old_data()")
     for table in RETENTION_TABLES + DEPENDENT_TABLES:
         op.execute(f"DROP POLICY {table}_operator_delete ON {table}")
