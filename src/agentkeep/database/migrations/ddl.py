@@ -55,6 +55,12 @@ def citus_installed() -> bool:
     return bool(installed.scalar())
 
 
+def audit_row_function() -> str:
+    """The audit row trigger's function (revision 0005): on Citus the one that writes the
+    co-located audit shards from the worker (docs/audit.md, "Citus")."""
+    return "audit_row_citus" if citus_installed() else "audit_row"
+
+
 def _allow_triggers_on_distributed_tables() -> None:
     # Citus refuses to distribute a table with triggers, or to add one to a distributed table,
     # unless told the triggers are safe: ours only touch the row itself or the same user's rows.
