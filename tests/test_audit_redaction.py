@@ -27,8 +27,6 @@ from agentkeep.user_sessions.models import NewUserSession
 from agentkeep.users.models import NewUser
 from audit_support import NIL, superuser
 
-pytestmark = pytest.mark.no_citus("reads every table as a superuser and runs pg_dump on the embedded server")
-
 ROOT = Path(__file__).resolve().parent.parent
 VERIFIER = ROOT / "examples" / "verify_audit.py"
 # Found without importing the package (its import warns about XDG_RUNTIME_DIR).

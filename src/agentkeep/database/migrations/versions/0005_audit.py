@@ -227,9 +227,11 @@ CREATE FUNCTION audit_redact(p_user_id uuid) RETURNS bigint LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
     v_count bigint;
+    -- A value, not clock_timestamp() in the UPDATE: Citus refuses VOLATILE functions there.
+    v_now timestamptz := clock_timestamp();
 BEGIN
     UPDATE audit_log SET record_id = NULL, old_values = NULL, new_values = NULL, ip_address = NULL,
-                         user_agent = NULL, redacted_at = clock_timestamp()
+                         user_agent = NULL, redacted_at = v_now
      WHERE user_id = p_user_id AND redacted_at IS NULL;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     PERFORM audit_append('00000000-0000-0000-0000-000000000000'::uuid, NULL, NULL, 'ACTION', NULL,
