@@ -64,7 +64,7 @@ CITUS_UNSUPPORTED = {
 ACTIONS_AS_OWNER = (
     "until audit_record_action writes from the worker: it appends as the owner through the "
     "coordinator, and Citus refuses the application role's access to the co-located placements in "
-    "the same transaction (\"modified in this transaction by a different user\")"
+    'the same transaction ("modified in this transaction by a different user")'
 )
 CITUS_PENDING: dict[str, str] = {
     "test_audit_append_only.py::test_actions_go_into_the_acting_users_chain_only": ACTIONS_AS_OWNER,

@@ -1,5 +1,6 @@
 """``agentkeep audit verify`` on a database given by URL, the way it runs against a server it did
-not start: a Citus coordinator in the suite's cluster mode (.ci/citus-tests). Clean, then a forged entry named with exit 1, then clean again once it is put back."""
+not start: a Citus coordinator in the suite's cluster mode (.ci/citus-tests).
+Clean, then a forged entry named with exit 1, then clean again once it is put back."""
 
 from __future__ import annotations
 

@@ -11,8 +11,6 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
-
 from agentkeep.audit.actions import record_action
 from agentkeep.audit.repository import audited_tables
 from agentkeep.audit.service import verify_on

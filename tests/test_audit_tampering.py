@@ -14,13 +14,12 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import pytest
 
 from agentkeep.audit.repository import audited_tables
 from agentkeep.audit.service import verify_on
 from agentkeep.conversations.models import NewConversation
-from agentkeep.ids import new_id
 from agentkeep.database.engine import Database
+from agentkeep.ids import new_id
 from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
 from agentkeep.schema import metadata

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from agentkeep.ids import new_id
 from agentkeep.audit.repository import audited_tables
 from agentkeep.database.engine import Database
+from agentkeep.ids import new_id
 from agentkeep.keep import Keep
 from agentkeep.schema import metadata
 from audit_support import NIL, ON_CITUS, superuser, user_with_rows
@@ -22,7 +22,8 @@ AUDITED = [table.name for table in audited_tables(metadata)]
 # Distributed by the handle, so on another worker than the user's audit shard (docs/audit.md).
 HANDLE_TABLES = [table for table in AUDITED if metadata.tables[table].info.get("tenancy") == "handle"]
 NOT_ON_CITUS_HANDLES = pytest.mark.no_citus(
-    "handle tables are not audited on Citus: a handle's shard is on another worker than its user's audit shard"
+    "handle tables are not audited on Citus: a handle's shard is on another worker than its "
+    "user's audit shard"
 )
 
 

@@ -4,8 +4,8 @@ in the entries its writes made."""
 from __future__ import annotations
 
 import httpx
-import pytest
 from support import Account, assert_problem, new_conversation
+
 
 async def test_correlation_id_from_the_header_lands_in_the_entry(
     client: httpx.AsyncClient, alice: Account

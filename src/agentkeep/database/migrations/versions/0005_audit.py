@@ -282,12 +282,13 @@ $$
     # True on the one node that holds the operator chain's audit shard: a reference table's
     # trigger fires on every placement (the coordinator's and each worker's), and only this
     # placement's firing may write, so each change gives exactly one entry.
-    "audit_operator_chain_is_local()": f"""
+    "audit_operator_chain_is_local()": """
 CREATE FUNCTION audit_operator_chain_is_local() RETURNS boolean LANGUAGE sql STABLE
 SET search_path = pg_catalog, public AS $$
 SELECT EXISTS (
     SELECT FROM pg_dist_placement AS p
-     WHERE p.shardid = get_shard_id_for_distribution_column('public.audit_log', '{NIL_UUID}'::uuid)
+     WHERE p.shardid = get_shard_id_for_distribution_column('public.audit_log',
+                                                     '00000000-0000-0000-0000-000000000000'::uuid)
        AND p.groupid = (SELECT g.groupid FROM pg_dist_local_group AS g))
 $$
 """,
