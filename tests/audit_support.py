@@ -3,6 +3,7 @@ security and can switch triggers off, as a tamperer would) and a user with rows 
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,11 +23,13 @@ from agentkeep.user_sessions.models import NewUserSession
 from agentkeep.users.models import NewUser, User
 
 NIL = uuid.UUID(int=0)
+# Set by .ci/citus-tests (tests/conftest.py reads the same variable).
+ON_CITUS = bool(os.environ.get("AGENTKEEP_TEST_CITUS_URL"))
 
 
 @asynccontextmanager
 async def superuser(database: Database) -> AsyncIterator[asyncpg.Connection]:
-    """A superuser connection to the test database (not on Citus: the tests using it say so)."""
+    """A superuser connection to the test database (on Citus: to the coordinator)."""
     assert database.urls.superuser is not None
     url = database.urls.superuser.set(database=database.urls.owner.database)
     conn = await asyncpg.connect(asyncpg_dsn(url))

@@ -61,7 +61,17 @@ CITUS_UNSUPPORTED = {
 
 # Tests that fail on Citus only until some other change lands: expected failures (strict: once
 # they pass, remove them here). Empty: keep it so, or say in the reason what will fix it.
-CITUS_PENDING: dict[str, str] = {}
+ACTIONS_AS_OWNER = (
+    "until audit_record_action writes from the worker: it appends as the owner through the "
+    "coordinator, and Citus refuses the application role's access to the co-located placements in "
+    'the same transaction ("modified in this transaction by a different user")'
+)
+CITUS_PENDING: dict[str, str] = {
+    "test_audit_append_only.py::test_actions_go_into_the_acting_users_chain_only": ACTIONS_AS_OWNER,
+    "test_audit_append_only.py::test_seed_002_agent_audit_log_takes_inserts_and_reads_them_back": (
+        ACTIONS_AS_OWNER
+    ),
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -66,7 +66,6 @@ async def test_the_owner_is_stopped_by_the_guard(statement: str, keep: Keep, own
             await owner.execute(statement, user.user_id)
 
 
-@pytest.mark.no_citus("uses a superuser connection")
 async def test_not_even_a_superuser_truncates_or_deletes_with_triggers_on(
     keep: Keep, database: Database
 ) -> None:

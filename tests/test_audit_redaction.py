@@ -11,8 +11,6 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
-
 from agentkeep.audit.actions import record_action
 from agentkeep.audit.repository import audited_tables
 from agentkeep.audit.service import verify_on
@@ -26,8 +24,6 @@ from agentkeep.schema import metadata
 from agentkeep.user_sessions.models import NewUserSession
 from agentkeep.users.models import NewUser
 from audit_support import NIL, superuser
-
-pytestmark = pytest.mark.no_citus("reads every table as a superuser and runs pg_dump on the embedded server")
 
 ROOT = Path(__file__).resolve().parent.parent
 VERIFIER = ROOT / "examples" / "verify_audit.py"

@@ -49,7 +49,10 @@ async def test_updated_at_is_kept_by_a_trigger_on_every_table(owner: asyncpg.Con
         row["table"]
         for row in await owner.fetch(
             "SELECT tgrelid::regclass::text AS table FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
-            " WHERE p.proname = 'agentkeep_set_updated_at' AND NOT t.tgisinternal"
+            # On Citus the audited reference tables use the variant whose time is the same on every
+            # placement (revision 0005, docs/audit.md).
+            " WHERE p.proname IN ('agentkeep_set_updated_at', 'agentkeep_set_updated_at_citus')"
+            " AND NOT t.tgisinternal"
             # Citus keeps reference-table shards (<table>_<shard id>) on the coordinator too.
             " AND tgrelid::regclass::text !~ '_[0-9]+$'"
         )

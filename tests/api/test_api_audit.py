@@ -4,13 +4,9 @@ in the entries its writes made."""
 from __future__ import annotations
 
 import httpx
-import pytest
 from support import Account, assert_problem, new_conversation
 
-NO_TRIGGERS_ON_CITUS = "migration 0005 installs no audit row triggers on Citus yet (docs/audit.md)"
 
-
-@pytest.mark.no_citus(NO_TRIGGERS_ON_CITUS)
 async def test_correlation_id_from_the_header_lands_in_the_entry(
     client: httpx.AsyncClient, alice: Account
 ) -> None:
@@ -28,7 +24,6 @@ async def test_correlation_id_from_the_header_lands_in_the_entry(
     assert newest["actor"] == "user" and newest["acting_user_id"] == alice.user_id
 
 
-@pytest.mark.no_citus(NO_TRIGGERS_ON_CITUS)
 async def test_trail_is_own_newest_first_and_paged(
     client: httpx.AsyncClient, alice: Account, bob: Account
 ) -> None:

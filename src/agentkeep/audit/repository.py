@@ -122,6 +122,10 @@ async def heads(driver: asyncpg.Connection[Any], user_id: uuid.UUID | None) -> d
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
+async def citus_installed(driver: asyncpg.Connection[Any]) -> bool:
+    return bool(await driver.fetchval("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"))
+
+
 async def live_row_problems(
     driver: asyncpg.Connection[Any], table: sa.Table, user_id: uuid.UUID | None, limit: int
 ) -> list[asyncpg.Record]:

@@ -55,6 +55,12 @@ def citus_installed() -> bool:
     return bool(installed.scalar())
 
 
+def audit_row_function() -> str:
+    """The audit row trigger's function (revision 0005): on Citus the one that writes the
+    co-located audit shards from the worker (docs/audit.md, "Citus")."""
+    return "audit_row_citus" if citus_installed() else "audit_row"
+
+
 def _allow_triggers_on_distributed_tables() -> None:
     # Citus refuses to distribute a table with triggers, or to add one to a distributed table,
     # unless told the triggers are safe: ours only touch the row itself or the same user's rows.
@@ -609,16 +615,31 @@ def convert_from_monthly_partitions(table: str) -> None:
 def audit_table(table: str, chain: str, key: tuple[str, ...]) -> None:
     """Audit a table made after revision 0005 from its first migration: its ``audit_<table>`` row
     trigger, into the row's user chain (``chain="user"``) or the operator chain ("operator"),
-    the row named by ``key``. The table is new, so there is no baseline to write.
+    the row named by ``key``. The table is new, so there is no baseline to write. On Citus the
+    trigger writes the co-located audit shards (docs/audit.md, "Citus"); a table distributed by
+    anything but ``user_id`` (like the handle tables) cannot be audited there.
     """
     table = _checked(table)
     if chain not in ("user", "operator"):
         raise ValueError(f"not an audit chain: {chain!r}")
-    if citus_installed():
-        # As revision 0005 on a cluster: no row triggers there yet (docs/audit.md).
-        return
+    _allow_triggers_on_distributed_tables()
     arguments = ", ".join(f"'{_checked(name)}'" for name in (table, chain, *key))
     op.execute(
         f"CREATE TRIGGER audit_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION audit_row({arguments})"
+        f"FOR EACH ROW EXECUTE FUNCTION {audit_row_function()}({arguments})"
+    )
+
+
+def reference_updated_at_trigger(table: str) -> None:
+    """The updated_at trigger of a Citus reference table made after revision 0005: the
+    distributed transaction's stamp, the same on every copy (docs/audit.md, "Citus"); on one
+    server the ordinary one."""
+    table = _checked(table)
+    if not citus_installed():
+        add_updated_at_trigger(table)
+        return
+    _allow_triggers_on_distributed_tables()
+    op.execute(
+        f"CREATE TRIGGER trg_{table}_updated_at BEFORE UPDATE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION agentkeep_set_updated_at_citus()"
     )

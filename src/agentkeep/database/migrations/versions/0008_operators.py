@@ -174,7 +174,7 @@ def upgrade() -> None:
     op.execute("ALTER TABLE operator_keys ENABLE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY operator_keys_read ON operator_keys FOR SELECT TO {APP_ROLE} USING (true)")
     op.execute(f"GRANT SELECT ON operator_keys TO {APP_ROLE}")
-    ddl.add_updated_at_trigger("operator_keys")
+    ddl.reference_updated_at_trigger("operator_keys")
     ddl.audit_table("operator_keys", "operator", ("id",))
     op.execute(f"GRANT EXECUTE ON FUNCTION {AUDIT_RECORD_ACTION} TO {OPERATOR_ROLE}")
 
