@@ -70,6 +70,8 @@ async def test_the_shipped_profiles_plan_children_first_and_note_what_waits(data
     notes = "\n".join(agentic.notes)
     assert "retention.rules.decisions: skipped: table decisions does not exist yet" in notes
     assert "retention.rules.trust_metrics: aggregation is a declared hook" in notes
+    # The audit trail is kept: it refuses every delete (revision 0005).
+    assert "retention.rules.audit_log: kept: the audit trail is append-only" in notes
     othello = await _plan(database, load_profile("othello").profile)
     assert [(r.table, r.age_column) for r in othello.rules] == [
         ("messages", "created_at"),
