@@ -17,17 +17,60 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.audit.tables import AUDIT_TABLES, OPERATOR_CHAIN, audit_log
 
-# chain.py reads these columns by position; the texts are PostgreSQL's own (docs/audit.md).
-ENTRY_STREAM = """
-SELECT user_id::text, seq, id::text, (extract(epoch FROM occurred_at) * 1000000)::bigint, table_name,
-       record_key_hash, operation, actor, acting_user_id::text, correlation_id, action_type, risk_level,
-       agent_id::text, session_id::text, payload_hash, row_hash, prev_hash, entry_hash,
-       redacted_at IS NOT NULL,
-       record_id::text, old_values::text, new_values::text, ip_address::text, user_agent
-  FROM audit_log
-"""
-STREAM_ALL = ENTRY_STREAM + " ORDER BY user_id, seq"
-STREAM_ONE = ENTRY_STREAM + " WHERE user_id = $1 ORDER BY seq"
+
+def _field(value: str) -> str:
+    """SQL for one field of docs/audit.md's encoding: '-' for NULL, else byte length ':' text.
+    Written out here rather than calling audit_field(): the check must not depend on a function
+    stored in the database it checks."""
+    return f"CASE WHEN {value} IS NULL THEN '-' ELSE octet_length({value})::text || ':' || {value} END"
+
+
+_HEADER_FIELDS = (
+    "a.user_id::text",
+    "a.seq::text",
+    "a.id::text",
+    "((extract(epoch FROM a.occurred_at) * 1000000)::bigint)::text",
+    "a.table_name",
+    "encode(a.record_key_hash, 'hex')",
+    "a.operation",
+    "a.actor",
+    "a.acting_user_id::text",
+    "a.correlation_id",
+    "a.action_type",
+    "a.risk_level",
+    "a.agent_id::text",
+    "a.session_id::text",
+    "encode(a.payload_hash, 'hex')",
+    "encode(a.row_hash, 'hex')",
+    "encode(a.prev_hash, 'hex')",
+)
+_PAYLOAD_FIELDS = ("p.record_text", "p.old_text", "p.new_text", "a.ip_address::text", "a.user_agent")
+
+# chain.py reads these columns by position. The header is the bytes of docs/audit.md, laid out
+# by the server from the stored columns (texts are PostgreSQL's own) and hashed by chain.py. The
+# payload, row and key hashes are plain SHA-256 of column texts: the server recomputes those and
+# sends whether they match (NULL once redacted), so the large payloads never cross the wire. The
+# lateral subquery (OFFSET 0 keeps it from being folded in) turns each jsonb into text once.
+ENTRY_STREAM = f"""
+SELECT a.user_id::text, a.seq, a.prev_hash, a.entry_hash,
+       convert_to('agentkeep-audit-v1' || {" || ".join(_field(value) for value in _HEADER_FIELDS)}, 'UTF8'),
+       CASE WHEN a.redacted_at IS NULL THEN
+            CASE WHEN sha256(convert_to({" || ".join(_field(value) for value in _PAYLOAD_FIELDS)}, 'UTF8'))
+                      IS DISTINCT FROM a.payload_hash THEN 'payload'
+                 WHEN a.operation IN ('INSERT', 'UPDATE', 'BASELINE') AND a.row_hash
+                      IS DISTINCT FROM sha256(convert_to(coalesce(p.new_text, ''), 'UTF8')) THEN 'row'
+                 WHEN p.record_text IS NOT NULL AND a.record_key_hash
+                      IS DISTINCT FROM sha256(convert_to(p.record_text, 'UTF8')) THEN 'key'
+            END
+       END
+  FROM audit_log AS a
+ CROSS JOIN LATERAL (
+       SELECT a.record_id::text AS record_text, a.old_values::text AS old_text, a.new_values::text AS new_text
+       OFFSET 0
+ ) AS p
+"""  # noqa: S608 - the fields are the constant column expressions above, never values
+STREAM_ALL = ENTRY_STREAM + " ORDER BY a.user_id, a.seq"
+STREAM_ONE = ENTRY_STREAM + " WHERE a.user_id = $1 ORDER BY a.seq"
 HEADS = "SELECT user_id::text, seq, hash FROM audit_chain_heads ORDER BY user_id"
 HEAD_ONE = "SELECT user_id::text, seq, hash FROM audit_chain_heads WHERE user_id = $1"
 ACT_AS_OPERATOR = "SET LOCAL agentkeep.principal = 'operator'"
