@@ -2,8 +2,8 @@
 
 The repository's query lays out each entry's header and payload bytes from the stored columns
 (docs/audit.md, "Canonical encoding"); here they are hashed with hashlib and compared with the
-stored entry hash, and the links of the chain are followed. The payload, row and key hashes are
-plain SHA-256 of column texts: the query recomputes them and names the first that differs.
+stored hashes, and the links of the chain are followed. The row and key hashes are plain SHA-256
+of a column's text: the query recomputes those and names the one that differs.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ VERSION = b"agentkeep-audit-v1"
 GENESIS = bytes(32)
 
 # The columns the repository streams, in this order (see repository.ENTRY_STREAM): the header
-# arrives as the exact bytes docs/audit.md defines, built by the query from the stored columns,
-# so this side only hashes and compares (100,000 entries a second and more).
-USER_ID, SEQ, PREV_HASH, ENTRY_HASH, HEADER, CONTENT_MISMATCH = range(6)
+# and payload arrive as the exact bytes docs/audit.md defines, laid out by the query from the
+# stored columns, so this side only hashes and compares (100,000 entries a second and more).
+USER_ID, SEQ, PREV_HASH, ENTRY_HASH, HEADER, PAYLOAD_HASH, PAYLOAD, CONTENT_MISMATCH = range(8)
+PAYLOAD_PROBLEM = "payload differs from its payload_hash (values, record_id, ip or user agent changed)"
 CONTENT_PROBLEMS = {
-    "payload": "payload differs from its payload_hash (values, record_id, ip or user agent changed)",
     "row": "new_values differ from the row_hash",
     "key": "record_id differs from the record_key_hash",
 }
@@ -77,7 +77,10 @@ class ChainChecker:
             return f"entry missing: seq {self.expected_seq} expected, next entry has seq {seq}"
         if entry[PREV_HASH] != self.expected_hash:
             return "prev_hash differs from the previous entry's hash (entry removed, moved or replaced)"
-        mismatch = entry[CONTENT_MISMATCH]  # the first of payload, row, key hash that differs
+        payload = entry[PAYLOAD]  # None once redacted: its hashes stay in the header
+        if payload is not None and sha256(payload).digest() != entry[PAYLOAD_HASH]:
+            return PAYLOAD_PROBLEM
+        mismatch = entry[CONTENT_MISMATCH]  # the row or key hash, if it differs
         if mismatch is not None:
             return CONTENT_PROBLEMS[mismatch]
         if sha256(entry[HEADER]).digest() != entry[ENTRY_HASH]:

@@ -46,22 +46,22 @@ _HEADER_FIELDS = (
 )
 _PAYLOAD_FIELDS = ("p.record_text", "p.old_text", "p.new_text", "a.ip_address::text", "a.user_agent")
 
-# chain.py reads these columns by position. The header is the bytes of docs/audit.md, laid out
-# by the server from the stored columns (texts are PostgreSQL's own) and hashed by chain.py. The
-# payload, row and key hashes are plain SHA-256 of column texts: the server recomputes those and
-# sends whether they match (NULL once redacted), so the large payloads never cross the wire. The
+# chain.py reads these columns by position. The header and the payload are the bytes of
+# docs/audit.md, laid out by the server from the stored columns (texts are PostgreSQL's own) and
+# hashed by chain.py with hashlib. row_hash and record_key_hash are plain SHA-256 of a column's
+# text: the server compares those and names the first that differs (NULL once redacted). The
 # lateral subquery (OFFSET 0 keeps it from being folded in) turns each jsonb into text once.
 ENTRY_STREAM = f"""
 SELECT a.user_id::text, a.seq, a.prev_hash, a.entry_hash,
        convert_to('agentkeep-audit-v1' || {" || ".join(_field(value) for value in _HEADER_FIELDS)}, 'UTF8'),
-       CASE WHEN a.redacted_at IS NULL THEN
-            CASE WHEN sha256(convert_to({" || ".join(_field(value) for value in _PAYLOAD_FIELDS)}, 'UTF8'))
-                      IS DISTINCT FROM a.payload_hash THEN 'payload'
-                 WHEN a.operation IN ('INSERT', 'UPDATE', 'BASELINE') AND a.row_hash
-                      IS DISTINCT FROM sha256(convert_to(coalesce(p.new_text, ''), 'UTF8')) THEN 'row'
-                 WHEN p.record_text IS NOT NULL AND a.record_key_hash
-                      IS DISTINCT FROM sha256(convert_to(p.record_text, 'UTF8')) THEN 'key'
-            END
+       a.payload_hash,
+       CASE WHEN a.redacted_at IS NULL
+            THEN convert_to({" || ".join(_field(value) for value in _PAYLOAD_FIELDS)}, 'UTF8') END,
+       CASE WHEN a.redacted_at IS NOT NULL THEN NULL
+            WHEN a.operation IN ('INSERT', 'UPDATE', 'BASELINE') AND a.row_hash
+                 IS DISTINCT FROM sha256(convert_to(coalesce(p.new_text, ''), 'UTF8')) THEN 'row'
+            WHEN p.record_text IS NOT NULL AND a.record_key_hash
+                 IS DISTINCT FROM sha256(convert_to(p.record_text, 'UTF8')) THEN 'key'
        END
   FROM audit_log AS a
  CROSS JOIN LATERAL (
