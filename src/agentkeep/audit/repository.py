@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.audit.tables import AUDIT_TABLES, OPERATOR_CHAIN, audit_log
 
+FIELD_SQL = "CASE WHEN VALUE IS NULL THEN '-' ELSE octet_length(VALUE)::text || ':' || VALUE END"
+
 
 def _field(value: str) -> str:
     """SQL for one field of docs/audit.md's encoding: '-' for NULL, else byte length ':' text.
     Written out here rather than calling audit_field(): the check must not depend on a function
     stored in the database it checks."""
-    return f"CASE WHEN {value} IS NULL THEN '-' ELSE octet_length({value})::text || ':' || {value} END"
+    return FIELD_SQL.replace("VALUE", value)
 
 
 _HEADER_FIELDS = (
