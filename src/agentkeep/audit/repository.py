@@ -17,51 +17,114 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.audit.tables import AUDIT_TABLES, OPERATOR_CHAIN, audit_log
 
-# chain.py reads these columns by position; the texts are PostgreSQL's own (docs/audit.md).
-ENTRY_STREAM = """
-SELECT user_id::text, seq, id::text, (extract(epoch FROM occurred_at) * 1000000)::bigint, table_name,
-       record_key_hash, operation, actor, acting_user_id::text, correlation_id, action_type, risk_level,
-       agent_id::text, session_id::text, payload_hash, row_hash, prev_hash, entry_hash,
-       redacted_at IS NOT NULL,
-       record_id::text, old_values::text, new_values::text, ip_address::text, user_agent
-  FROM audit_log
-"""
-STREAM_ALL = ENTRY_STREAM + " ORDER BY user_id, seq"
-STREAM_ONE = ENTRY_STREAM + " WHERE user_id = $1 ORDER BY seq"
+FIELD_SQL = "CASE WHEN VALUE IS NULL THEN '-' ELSE octet_length(VALUE)::text || ':' || VALUE END"
+
+
+def _field(value: str) -> str:
+    """SQL for one field of docs/audit.md's encoding: '-' for NULL, else byte length ':' text.
+    Written out here rather than calling audit_field(): the check must not depend on a function
+    stored in the database it checks."""
+    return FIELD_SQL.replace("VALUE", value)
+
+
+_HEADER_FIELDS = (
+    "a.user_id::text",
+    "a.seq::text",
+    "a.id::text",
+    "((extract(epoch FROM a.occurred_at) * 1000000)::bigint)::text",
+    "a.table_name",
+    "encode(a.record_key_hash, 'hex')",
+    "a.operation",
+    "a.actor",
+    "a.acting_user_id::text",
+    "a.correlation_id",
+    "a.action_type",
+    "a.risk_level",
+    "a.agent_id::text",
+    "a.session_id::text",
+    "encode(a.payload_hash, 'hex')",
+    "encode(a.row_hash, 'hex')",
+    "encode(a.prev_hash, 'hex')",
+)
+_PAYLOAD_FIELDS = ("p.record_text", "p.old_text", "p.new_text", "a.ip_address::text", "a.user_agent")
+
+# chain.py reads these columns by position. The header and the payload are the bytes of
+# docs/audit.md, laid out by the server from the stored columns (texts are PostgreSQL's own) and
+# hashed by chain.py with hashlib. row_hash and record_key_hash are plain SHA-256 of a column's
+# text: the server compares those and names the first that differs (NULL once redacted). The
+# lateral subquery (OFFSET 0 keeps it from being folded in) turns each jsonb into text once.
+ENTRY_STREAM = f"""
+SELECT a.user_id::text, a.seq, a.prev_hash, a.entry_hash,
+       convert_to('agentkeep-audit-v1' || {" || ".join(_field(value) for value in _HEADER_FIELDS)}, 'UTF8'),
+       a.payload_hash,
+       CASE WHEN a.redacted_at IS NULL
+            THEN convert_to({" || ".join(_field(value) for value in _PAYLOAD_FIELDS)}, 'UTF8') END,
+       CASE WHEN a.redacted_at IS NOT NULL THEN NULL
+            WHEN a.operation IN ('INSERT', 'UPDATE', 'BASELINE') AND a.row_hash
+                 IS DISTINCT FROM sha256(convert_to(coalesce(p.new_text, ''), 'UTF8')) THEN 'row'
+            WHEN p.record_text IS NOT NULL AND a.record_key_hash
+                 IS DISTINCT FROM sha256(convert_to(p.record_text, 'UTF8')) THEN 'key'
+       END
+  FROM audit_log AS a
+ CROSS JOIN LATERAL (
+       SELECT a.record_id::text AS record_text, a.old_values::text AS old_text, a.new_values::text AS new_text
+       OFFSET 0
+ ) AS p
+"""  # noqa: S608 - the fields are the constant column expressions above, never values
+STREAM_ALL = ENTRY_STREAM + " ORDER BY a.user_id, a.seq"
+STREAM_ONE = ENTRY_STREAM + " WHERE a.user_id = $1 ORDER BY a.seq"
 HEADS = "SELECT user_id::text, seq, hash FROM audit_chain_heads ORDER BY user_id"
 HEAD_ONE = "SELECT user_id::text, seq, hash FROM audit_chain_heads WHERE user_id = $1"
 ACT_AS_OPERATOR = "SET LOCAL agentkeep.principal = 'operator'"
 
 # Each live row against the last entry written for its key: a row no entry knows, a row whose
-# image differs from the entry's row_hash, a row the trail says exists but is gone.
+# image differs from the entry's row_hash, a row the trail says exists but is gone. One query
+# for all the tables: the trail is read once (not once per table), the live rows of every table
+# are hashed by the server, and at most $3 problems per table come back.
 LIVE_ROWS = """
 WITH last AS (
-    SELECT DISTINCT ON (a.user_id, a.record_key_hash)
-           a.user_id, a.seq, a.record_key_hash, a.operation, a.row_hash
+    SELECT DISTINCT ON (a.table_name, a.user_id, a.record_key_hash)
+           a.table_name, a.user_id, a.seq, a.record_key_hash, a.operation, a.row_hash
       FROM audit_log AS a
-     WHERE a.table_name = $1 AND ($2::uuid IS NULL OR a.user_id = $2)
-     ORDER BY a.user_id, a.record_key_hash, a.seq DESC
+     WHERE a.table_name = ANY($1::text[]) AND ($2::uuid IS NULL OR a.user_id = $2)
+     ORDER BY a.table_name, a.user_id, a.record_key_hash, a.seq DESC
 ), live AS (
-    SELECT {chain_user} AS user_id, k.key_text,
-           sha256(convert_to(k.key_text, 'UTF8')) AS key_hash,
-           sha256(convert_to(s.r::text, 'UTF8')) AS row_hash
-      FROM (SELECT to_jsonb(t) AS r FROM {table} AS t) AS s,
-           LATERAL (SELECT ({key})::text AS key_text) AS k
-     WHERE $2::uuid IS NULL OR {chain_user} = $2
+{live}
+), problems AS (
+    SELECT coalesce(live.table_name, last.table_name) AS table_name,
+           coalesce(live.user_id, last.user_id)::text AS user_id, last.seq, live.key_text,
+           CASE WHEN last.seq IS NULL THEN 'live row has no audit entry'
+                WHEN live.key_hash IS NULL THEN 'row is gone but its last entry is ' || last.operation
+                WHEN last.operation = 'DELETE' THEN 'row exists but its last entry is DELETE'
+                ELSE 'live row differs from its last audit entry (changed without the audit trigger)'
+           END AS problem
+      FROM live FULL JOIN last
+        ON live.table_name = last.table_name AND live.user_id = last.user_id
+       AND live.key_hash = last.record_key_hash
+     WHERE last.seq IS NULL
+        OR (live.key_hash IS NULL AND last.operation <> 'DELETE')
+        OR (live.key_hash IS NOT NULL
+            AND (last.operation = 'DELETE' OR live.row_hash IS DISTINCT FROM last.row_hash))
 )
-SELECT coalesce(live.user_id, last.user_id)::text, last.seq, live.key_text,
-       CASE WHEN last.seq IS NULL THEN 'live row has no audit entry'
-            WHEN live.key_hash IS NULL THEN 'row is gone but its last entry is ' || last.operation
-            WHEN last.operation = 'DELETE' THEN 'row exists but its last entry is DELETE'
-            ELSE 'live row differs from its last audit entry (changed without the audit trigger)' END
-  FROM live FULL JOIN last ON live.user_id = last.user_id AND live.key_hash = last.record_key_hash
- WHERE last.seq IS NULL
-    OR (live.key_hash IS NULL AND last.operation <> 'DELETE')
-    OR (live.key_hash IS NOT NULL
-        AND (last.operation = 'DELETE' OR live.row_hash IS DISTINCT FROM last.row_hash))
- ORDER BY 1, 2
- LIMIT $3
+SELECT table_name, user_id, seq, key_text, problem
+  FROM (SELECT p.*, row_number() OVER (PARTITION BY p.table_name ORDER BY p.user_id, p.seq) AS n
+          FROM problems AS p) AS numbered
+ WHERE n <= $3
+ ORDER BY table_name, user_id, seq
 """
+# Each level is kept apart (OFFSET 0) so that every live row is turned into jsonb, text and
+# hashes once, not once per place the planner would otherwise copy the expression to.
+LIVE_ROWS_WORK_MEM = "SET LOCAL work_mem = '64MB'"
+LIVE_TABLE = """
+    SELECT * FROM (
+        SELECT '{table}'::text AS table_name, x.user_id, x.key_text,
+               sha256(convert_to(x.key_text, 'UTF8')) AS key_hash,
+               sha256(convert_to(x.row_text, 'UTF8')) AS row_hash
+          FROM (SELECT {chain_user} AS user_id, ({key})::text AS key_text, s.r::text AS row_text
+                  FROM (SELECT to_jsonb(t) AS r FROM {table} AS t OFFSET 0) AS s
+                 OFFSET 0) AS x
+         WHERE $2::uuid IS NULL OR x.user_id = $2
+        OFFSET 0) AS {table}_rows"""
 
 
 _PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -71,16 +134,19 @@ def audited_tables(metadata: sa.MetaData) -> list[sa.Table]:
     return [table for table in metadata.sorted_tables if table.name not in AUDIT_TABLES]
 
 
-def live_rows_sql(table: sa.Table) -> str:
-    """LIVE_ROWS for one table; identifiers come from the declared metadata, never from input."""
+def _live_table_sql(table: sa.Table) -> str:
     for name in [table.name, *table.primary_key.columns.keys()]:
         if not _PLAIN_IDENTIFIER.fullmatch(name):
             raise ValueError(f"not a plain identifier: {name!r}")
-    name = table.name
     on_user_chain = table.info.get("tenancy") in ("user", "handle")
     chain_user = "(s.r ->> 'user_id')::uuid" if on_user_chain else f"'{OPERATOR_CHAIN}'::uuid"
     pairs = ", ".join(f"'{column.name}', s.r -> '{column.name}'" for column in table.primary_key.columns)
-    return LIVE_ROWS.format(chain_user=chain_user, table=name, key=f"jsonb_build_object({pairs})")
+    return LIVE_TABLE.format(table=table.name, chain_user=chain_user, key=f"jsonb_build_object({pairs})")
+
+
+def live_rows_sql(tables: Sequence[sa.Table]) -> str:
+    """LIVE_ROWS for these tables; identifiers come from the declared metadata, never from input."""
+    return LIVE_ROWS.format(live="\n    UNION ALL".join(_live_table_sql(table) for table in tables))
 
 
 async def driver_of(conn: AsyncConnection) -> asyncpg.Connection[Any]:
@@ -127,9 +193,15 @@ async def citus_installed(driver: asyncpg.Connection[Any]) -> bool:
 
 
 async def live_row_problems(
-    driver: asyncpg.Connection[Any], table: sa.Table, user_id: uuid.UUID | None, limit: int
+    driver: asyncpg.Connection[Any], tables: Sequence[sa.Table], user_id: uuid.UUID | None, limit: int
 ) -> list[asyncpg.Record]:
-    return list(await driver.fetch(live_rows_sql(table), table.name, user_id, limit))
+    """(table, user, seq, key, problem) of at most ``limit`` problems per table."""
+    if not tables:
+        return []
+    names = [table.name for table in tables]
+    # Sorting and joining the trail's keys with the live rows' in memory, not in temporary files.
+    await driver.execute(LIVE_ROWS_WORK_MEM)
+    return list(await driver.fetch(live_rows_sql(tables), names, user_id, limit))
 
 
 async def redact(driver: asyncpg.Connection[Any], user_id: uuid.UUID) -> int:

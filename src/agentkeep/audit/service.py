@@ -96,20 +96,20 @@ async def live_row_problems(
     driver: asyncpg.Connection[Any], tables: Sequence[sa.Table], user_id: uuid.UUID | None = None
 ) -> list[LiveRowProblem]:
     """Live rows that differ from the last entry written for them (or that no entry knows)."""
-    problems = []
     on_citus = bool(tables) and await repository.citus_installed(driver)
-    for table in tables:
-        if user_id is not None and table.info.get("tenancy") not in ("user", "handle"):
-            continue
-        if on_citus and table.info.get("tenancy") == "handle":
-            continue  # not audited on Citus (docs/audit.md, "Citus")
-        for row in await repository.live_row_problems(driver, table, user_id, LIVE_ROW_PROBLEMS_PER_TABLE):
-            problems.append(
-                LiveRowProblem(
-                    table_name=table.name, user_id=row[0], seq=row[1], record_id=row[2], problem=row[3]
-                )
-            )
-    return problems
+    checked = [
+        table
+        for table in tables
+        if (user_id is None or table.info.get("tenancy") in ("user", "handle"))
+        # The handle tables are not audited on Citus (docs/audit.md, "Citus").
+        and not (on_citus and table.info.get("tenancy") == "handle")
+    ]
+    rows = await repository.live_row_problems(driver, checked, user_id, LIVE_ROW_PROBLEMS_PER_TABLE)
+    order = {table.name: position for position, table in enumerate(checked)}
+    return [
+        LiveRowProblem(table_name=row[0], user_id=row[1], seq=row[2], record_id=row[3], problem=row[4])
+        for row in sorted(rows, key=lambda row: order[row[0]])
+    ]
 
 
 class AuditService:

@@ -156,25 +156,71 @@ END
 $$
 """,
     # TG_ARGV: the table (on a Citus worker TG_TABLE_NAME is a shard's), the chain ('user' or
-    # 'operator'), then the key columns.
-    "audit_row()": f"""
+    # 'operator'), then the key columns. audit_append's work written out for a row (same
+    # encoding): one PL/pgSQL call per row instead of two SECURITY DEFINER calls, each jsonb
+    # turned into text once, the fields a row change never has written as their NULL '-'.
+    "audit_row()": """
 CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
     v_old jsonb;
     v_new jsonb;
     v_row jsonb;
-    v_key jsonb := '{{}}';
+    v_key jsonb := '{}';
+    v_user uuid;
+    v_id          uuid := audit_new_id();
+    v_at          timestamptz := clock_timestamp();
+    v_principal   text := nullif(current_setting('agentkeep.principal', true), '');
+    v_acting      uuid := nullif(current_setting('agentkeep.user_id', true), '')::uuid;
+    v_correlation text := nullif(current_setting('agentkeep.correlation_id', true), '');
+    v_actor       text;
+    v_seq         bigint;
+    v_prev        bytea;
+    v_key_text    text;
+    v_key_hash    bytea;
+    v_payload     bytea;
+    v_row_hash    bytea;
+    v_hash        bytea;
+    v_new_text    text;
 BEGIN
     IF TG_OP <> 'INSERT' THEN v_old := to_jsonb(OLD); END IF;
-    IF TG_OP <> 'DELETE' THEN v_new := to_jsonb(NEW); END IF;
+    IF TG_OP <> 'DELETE' THEN v_new := to_jsonb(NEW); v_new_text := v_new::text; END IF;
     v_row := coalesce(v_new, v_old);
     FOR i IN 2 .. TG_NARGS - 1 LOOP
         v_key := v_key || jsonb_build_object(TG_ARGV[i], v_row -> TG_ARGV[i]);
     END LOOP;
-    PERFORM audit_append(
-        CASE WHEN TG_ARGV[1] = 'user' THEN (v_row ->> 'user_id')::uuid ELSE '{NIL_UUID}'::uuid END,
-        TG_ARGV[0], v_key, TG_OP, v_old, v_new, NULL, NULL, NULL, NULL, NULL, NULL);
+    v_key_text := v_key::text;
+    v_user := CASE WHEN TG_ARGV[1] = 'user' THEN (v_row ->> 'user_id')::uuid ELSE '00000000-0000-0000-0000-000000000000'::uuid END;
+    v_actor := coalesce(v_principal, CASE WHEN v_acting IS NULL THEN 'owner' ELSE 'user' END);
+    -- The head row serialises the writers of this chain only.
+    SELECT h.seq, h.hash INTO v_seq, v_prev FROM audit_chain_heads AS h WHERE h.user_id = v_user FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO audit_chain_heads (user_id, seq, hash) VALUES (v_user, 0, decode(repeat('00', 32), 'hex'))
+            ON CONFLICT (user_id) DO NOTHING;
+        SELECT h.seq, h.hash INTO v_seq, v_prev FROM audit_chain_heads AS h WHERE h.user_id = v_user FOR UPDATE;
+    END IF;
+    v_seq := v_seq + 1;
+    v_key_hash := sha256(convert_to(v_key_text, 'UTF8'));
+    IF TG_OP <> 'DELETE' THEN v_row_hash := sha256(convert_to(v_new_text, 'UTF8')); END IF;
+    v_payload := sha256(convert_to(
+        audit_field(v_key_text) || audit_field(v_old::text) || audit_field(v_new_text) || '--', 'UTF8'));  -- no ip, user agent
+    v_hash := sha256(convert_to(
+        'agentkeep-audit-v1'
+        || audit_field(v_user::text) || audit_field(v_seq::text) || audit_field(v_id::text)
+        || audit_field(((extract(epoch FROM v_at) * 1000000)::bigint)::text)
+        || audit_field(TG_ARGV[0]) || audit_field(encode(v_key_hash, 'hex'))
+        || audit_field(TG_OP) || audit_field(v_actor) || audit_field(v_acting::text)
+        || audit_field(v_correlation) || '----'  -- action_type, risk_level, agent_id, session_id
+        || audit_field(encode(v_payload, 'hex')) || audit_field(encode(v_row_hash, 'hex'))
+        || audit_field(encode(v_prev, 'hex')), 'UTF8'));
+    INSERT INTO audit_log (
+        user_id, seq, id, occurred_at, table_name, record_id, record_key_hash, operation, actor,
+        acting_user_id, correlation_id, old_values, new_values, payload_hash, row_hash, prev_hash, entry_hash
+    ) VALUES (
+        v_user, v_seq, v_id, v_at, TG_ARGV[0], v_key, v_key_hash, TG_OP, v_actor,
+        v_acting, v_correlation, v_old, v_new, v_payload, v_row_hash, v_prev, v_hash
+    );
+    UPDATE audit_chain_heads SET seq = v_seq, hash = v_hash WHERE user_id = v_user;
     RETURN NULL;
 END
 $$
