@@ -57,7 +57,12 @@ CREATE POLICY {FLAT}_tenant ON {FLAT} FOR ALL
 GRANT SELECT ON {FLAT} TO agentkeep_app;
 """
 # A partitioned table's own size is 0: add up every relation of its partition tree.
-TOTAL_SIZE = "SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree($1::regclass)"
+TOTAL_SIZE = """
+SELECT coalesce(
+    (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree($1::regclass)),
+    pg_total_relation_size($1::regclass)
+)::bigint
+"""
 FLAT_LATEST = FLOOR_LATEST.replace("FROM messages", f"FROM {FLAT}")
 
 
