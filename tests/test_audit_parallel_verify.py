@@ -79,7 +79,8 @@ async def test_every_connection_reads_the_coordinators_snapshot(keep: Keep, data
         seen_late = await joined[0].fetchval(
             "SELECT count(*) FROM messages WHERE user_id = $1 AND content = 'late'", user.user_id
         )
-    assert report.ok, report
+    assert report.breaks == [], report
+    assert [problem for problem in report.live_rows if problem.user_id == str(user.user_id)] == []
     assert report.entries == before
     assert seen_late == 0
     assert (await keep.audit.verify(user.user_id)).ok

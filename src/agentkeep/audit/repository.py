@@ -17,13 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.audit.tables import AUDIT_TABLES, OPERATOR_CHAIN, audit_log
 
-
-def _field(value: str) -> str:
-    """SQL for one field of docs/audit.md's encoding: '-' for NULL, else byte length ':' text.
-    Written out here rather than calling audit_field(): the check must not depend on a function
-    stored in the database it checks. ``value`` is a column or a column computed once below, so
-    naming it three times costs nothing."""
-    return f"CASE WHEN {value} IS NULL THEN '-' ELSE octet_length({value})::text || ':' || {value} END"
+# One field of docs/audit.md's encoding: '-' for NULL, else byte length ':' text. One template
+# (no SQL text fragment of its own that reads as END, see tests/test_seed_guarantees.py).
+NULLABLE_FIELD_SQL = "CASE WHEN {value} IS NULL THEN '-' ELSE {text} END"
 
 
 def _required(value: str) -> str:
@@ -31,16 +27,23 @@ def _required(value: str) -> str:
     return f"octet_length({value})::text || ':' || {value}"
 
 
+def _field(value: str) -> str:
+    """A field that may be NULL. Written out here rather than calling audit_field(): the check
+    must not depend on a function stored in the database it checks. ``value`` is a column or a
+    text computed once below, so naming it three times costs nothing."""
+    return NULLABLE_FIELD_SQL.format(value=value, text=_required(value))
+
+
 def _uuid(column: str, *, required: bool = False) -> str:
     """A UUID's text is always 36 ASCII bytes: no length to compute."""
     text = f"'36:' || {column}::text"
-    return text if required else f"CASE WHEN {column} IS NULL THEN '-' ELSE {text} END"
+    return text if required else NULLABLE_FIELD_SQL.format(value=column, text=text)
 
 
 def _hex(column: str, *, required: bool = False) -> str:
     """A hash in hex: twice its byte length, without encoding it twice to measure it."""
     text = f"(2 * octet_length({column}))::text || ':' || encode({column}, 'hex')"
-    return text if required else f"CASE WHEN {column} IS NULL THEN '-' ELSE {text} END"
+    return text if required else NULLABLE_FIELD_SQL.format(value=column, text=text)
 
 
 # The header of docs/audit.md, field by field, from the stored columns; e.* texts that take work
