@@ -1,9 +1,8 @@
 """The canonical encoding of an audit entry and the checks of one chain (docs/audit.md).
 
 The repository's query lays out each entry's header and payload bytes from the stored columns
-(docs/audit.md, "Canonical encoding"); here they are hashed with hashlib and compared with the
-stored hashes, and the links of the chain are followed. The row and key hashes are plain SHA-256
-of a column's text: the query recomputes those and names the one that differs.
+(docs/audit.md, "Canonical encoding"); here they, the row image and the record key are hashed with
+hashlib and compared with the stored hashes, and the links of the chain are followed.
 """
 
 from __future__ import annotations
@@ -17,9 +16,24 @@ VERSION = b"agentkeep-audit-v1"
 GENESIS = bytes(32)
 
 # The columns the repository streams, in this order (see repository.ENTRY_STREAM): the header
-# and payload arrive as the exact bytes docs/audit.md defines, laid out by the query from the
-# stored columns, so this side only hashes and compares (100,000 entries a second and more).
-USER_ID, SEQ, PREV_HASH, ENTRY_HASH, HEADER, PAYLOAD_HASH, PAYLOAD, CONTENT_MISMATCH = range(8)
+# arrives as the exact bytes docs/audit.md defines, laid out by the query from the stored
+# columns; the payload as the bytes before new_values' text, that text, and the bytes after it
+# (the row hash is that text's hash); so this side only hashes and compares.
+(
+    USER_ID,
+    SEQ,
+    PREV_HASH,
+    ENTRY_HASH,
+    HEADER,
+    PAYLOAD_HASH,
+    PAYLOAD_BEFORE_ROW,
+    ROW_TEXT,
+    PAYLOAD_AFTER_ROW,
+    ROW_HASHED,
+    ROW_HASH,
+    RECORD_TEXT,
+    RECORD_KEY_HASH,
+) = range(13)
 PAYLOAD_PROBLEM = "payload differs from its payload_hash (values, record_id, ip or user agent changed)"
 CONTENT_PROBLEMS = {
     "row": "new_values differ from the row_hash",
@@ -77,12 +91,20 @@ class ChainChecker:
             return f"entry missing: seq {self.expected_seq} expected, next entry has seq {seq}"
         if entry[PREV_HASH] != self.expected_hash:
             return "prev_hash differs from the previous entry's hash (entry removed, moved or replaced)"
-        payload = entry[PAYLOAD]  # None once redacted: its hashes stay in the header
-        if payload is not None and sha256(payload).digest() != entry[PAYLOAD_HASH]:
-            return PAYLOAD_PROBLEM
-        mismatch = entry[CONTENT_MISMATCH]  # the row or key hash, if it differs
-        if mismatch is not None:
-            return CONTENT_PROBLEMS[mismatch]
+        before_row = entry[PAYLOAD_BEFORE_ROW]  # None once redacted: its hashes stay in the header
+        if before_row is not None:
+            row = entry[ROW_TEXT]
+            payload = sha256(before_row)
+            if row is not None:
+                payload.update(row)
+            payload.update(entry[PAYLOAD_AFTER_ROW])
+            if payload.digest() != entry[PAYLOAD_HASH]:
+                return PAYLOAD_PROBLEM
+            if entry[ROW_HASHED] and sha256(row or b"").digest() != entry[ROW_HASH]:
+                return CONTENT_PROBLEMS["row"]
+            record = entry[RECORD_TEXT]
+            if record is not None and sha256(record).digest() != entry[RECORD_KEY_HASH]:
+                return CONTENT_PROBLEMS["key"]
         if sha256(entry[HEADER]).digest() != entry[ENTRY_HASH]:
             return "entry_hash differs from the hash of the entry's header (a header column changed)"
         if self.saved:

@@ -6,8 +6,12 @@ application role's, under row-level security.
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import asyncpg
@@ -18,6 +22,8 @@ from agentkeep.audit import repository
 from agentkeep.audit.chain import USER_ID, Break, ChainChecker
 from agentkeep.audit.models import AuditEntry, AuditTrailPage, LiveRowProblem, VerifyReport
 from agentkeep.database.engine import Database
+from agentkeep.database.snapshots import SharedSnapshot, shared_snapshot
+from agentkeep.database.urls import asyncpg_dsn
 from agentkeep.errors import InvalidInput
 from agentkeep.pagination import checked_limit
 
@@ -45,6 +51,72 @@ def parse_heads(document: object) -> dict[str, dict[int, bytes]]:
     return parsed
 
 
+@dataclass
+class _Chains:
+    """What one connection found in the chains it read."""
+
+    entries: int = 0
+    seen: set[str] = field(default_factory=set)
+    breaks: list[Break] = field(default_factory=list)
+
+
+async def _check_chains(
+    driver: asyncpg.Connection[Any],
+    user_id: uuid.UUID | None,
+    users: Sequence[str] | None,
+    heads: Mapping[str, tuple[int, bytes]],
+    saved: Mapping[str, Mapping[int, bytes]],
+    progress: Progress | None,
+) -> _Chains:
+    """Stream and check the chains of ``user_id``, of ``users``, or (both None) all of them."""
+    found = _Chains()
+    checker: ChainChecker | None = None
+    async for batch in repository.stream_entries(driver, user_id, users=users):
+        for entry in batch:
+            if checker is None or checker.user_id != entry[USER_ID]:
+                if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
+                    found.breaks.append(broken)
+                checker = ChainChecker(entry[USER_ID], saved.get(entry[USER_ID]))
+                found.seen.add(checker.user_id)
+            checker.feed(cast(Sequence[Any], entry))
+        found.entries += len(batch)
+        if progress is not None:
+            progress(len(batch))
+    if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
+        found.breaks.append(broken)
+    return found
+
+
+def _saved_heads(against: SavedHeads | None, user_id: uuid.UUID | None) -> dict[str, dict[int, bytes]]:
+    saved = parse_heads(against) if against is not None else {}
+    if user_id is not None:
+        saved = {user: heads for user, heads in saved.items() if user == str(user_id)}
+    return saved
+
+
+def _report(
+    found: Sequence[_Chains],
+    heads: Mapping[str, tuple[int, bytes]],
+    saved: Mapping[str, Mapping[int, bytes]],
+    problems: list[LiveRowProblem],
+) -> VerifyReport:
+    """One report from the chains each connection checked: breaks in the order of the chains."""
+    breaks = [broken for part in found for broken in part.breaks]
+    seen = set().union(*(part.seen for part in found))
+    for user in {*heads, *saved} - seen:
+        behind = saved.get(user)
+        problem = (
+            f"chain has no entries, before the saved head at seq {max(behind)} (rolled back or truncated)"
+            if behind
+            else "head row without entries (chain removed)"
+        )
+        breaks.append(Break(user, min(behind) if behind else None, problem))
+    breaks.sort(key=lambda broken: broken.user_id)
+    return VerifyReport(
+        entries=sum(part.entries for part in found), chains=len(seen), breaks=breaks, live_rows=problems
+    )
+
+
 async def verify_on(
     driver: asyncpg.Connection[Any],
     tables: Sequence[sa.Table],
@@ -53,43 +125,62 @@ async def verify_on(
     against: SavedHeads | None = None,
     progress: Progress | None = None,
 ) -> VerifyReport:
-    """Verification on a connection that can read every chain (the owner acting as operator, or
-    a superuser), inside its transaction: chains, heads, saved heads, then the live rows of
-    ``tables`` (none: skip the live-row check)."""
+    """Verification on one connection that can read every chain (the owner acting as operator,
+    or a superuser), inside its transaction, so it sees what that transaction wrote: chains,
+    heads, saved heads, then the live rows of ``tables`` (none: skip the live-row check)."""
     if not driver.is_in_transaction():  # the server-side cursor lives in a transaction
         async with driver.transaction(readonly=True):
             return await verify_on(driver, tables, user_id, against=against, progress=progress)
-    saved = parse_heads(against) if against is not None else {}
-    if user_id is not None:
-        saved = {user: heads for user, heads in saved.items() if user == str(user_id)}
-    breaks: list[Break] = []
-    entries = 0
+    saved = _saved_heads(against, user_id)
     heads = await repository.heads(driver, user_id)
-    checker: ChainChecker | None = None
-    seen: set[str] = set()
-    async for batch in repository.stream_entries(driver, user_id):
-        for entry in batch:
-            if checker is None or checker.user_id != entry[USER_ID]:
-                if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
-                    breaks.append(broken)
-                checker = ChainChecker(entry[USER_ID], saved.get(entry[USER_ID]))
-                seen.add(checker.user_id)
-            checker.feed(cast(Sequence[Any], entry))
-        entries += len(batch)
-        if progress is not None:
-            progress(len(batch))
-    if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
-        breaks.append(broken)
-    for user in sorted({*heads, *saved} - seen):
-        behind = saved.get(user)
-        problem = (
-            f"chain has no entries, before the saved head at seq {max(behind)} (rolled back or truncated)"
-            if behind
-            else "head row without entries (chain removed)"
-        )
-        breaks.append(Break(user, min(behind) if behind else None, problem))
+    found = await _check_chains(driver, user_id, None, heads, saved, progress)
     problems = await live_row_problems(driver, tables, user_id)
-    return VerifyReport(entries=entries, chains=len(seen), breaks=breaks, live_rows=problems)
+    return _report([found], heads, saved, problems)
+
+
+def split_chains(chains: Sequence[tuple[str, int]], parts: int) -> list[list[str]]:
+    """The chains in at most ``parts`` groups of about equal entries (longest first, each to the
+    group with the fewest so far); each chain whole in one group."""
+    groups: list[tuple[int, int, list[str]]] = [(0, number, []) for number in range(max(parts, 1))]
+    for user, length in sorted(chains, key=lambda chain: (-chain[1], chain[0])):
+        total, number, users = heapq.heappop(groups)
+        users.append(user)
+        heapq.heappush(groups, (total + max(length, 1), number, users))
+    return [users for _, _, users in sorted(groups, key=lambda group: group[1]) if users]
+
+
+async def verify_in_snapshot(
+    snapshot: SharedSnapshot,
+    tables: Sequence[sa.Table],
+    *,
+    connections: int,
+    against: SavedHeads | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Every chain, on ``connections`` workers that share the coordinator's snapshot, each
+    checking whole chains; the live rows meanwhile on the coordinator. The coordinator and the
+    workers act as operator (the snapshot's settings)."""
+    coordinator = snapshot.coordinator
+    saved = _saved_heads(against, None)
+    heads = await repository.heads(coordinator, None)
+    groups = split_chains(await repository.chains(coordinator), connections)
+    workers = await snapshot.workers(len(groups))
+
+    async def live_rows() -> list[LiveRowProblem]:
+        return await live_row_problems(coordinator, tables, None)
+
+    async with asyncio.TaskGroup() as group:
+        checks = [
+            group.create_task(_check_chains(worker, None, users, heads, saved, progress))
+            for worker, users in zip(workers, groups, strict=True)
+        ]
+        problems = group.create_task(live_rows())
+    return _report([check.result() for check in checks], heads, saved, problems.result())
+
+
+def default_connections() -> int:
+    """Connections verification reads the chains on: one server process per core, up to 4."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 async def live_row_problems(
@@ -133,16 +224,27 @@ class AuditService:
         against: SavedHeads | None = None,
         progress: Progress | None = None,
         live_rows: bool = True,
+        connections: int | None = None,
     ) -> VerifyReport:
-        """Recompute every chain (or one user's); name each chain's first broken link."""
-        async with self._database.owner_transaction() as conn:
-            await conn.execute(sa.text(repository.ACT_AS_OPERATOR))
-            return await verify_on(
-                await repository.driver_of(conn),
-                self._audited_tables() if live_rows else [],
-                user_id,
-                against=against,
-                progress=progress,
+        """Recompute every chain (or one user's); name each chain's first broken link.
+
+        All chains are read on ``connections`` connections at once (default: one per core, up to
+        4), all on one snapshot; one user's chain, or a Citus cluster, on one connection.
+        """
+        tables = self._audited_tables() if live_rows else []
+        workers = default_connections() if connections is None else connections
+        if workers < 1:
+            raise InvalidInput("connections: at least 1", field="connections")
+        dsn = asyncpg_dsn(self._database.urls.owner)
+        async with shared_snapshot(dsn, [repository.ACT_AS_OPERATOR]) as snapshot:
+            # On Citus an exported snapshot is the coordinator's alone: the workers' shards
+            # would be read at other moments. One connection there (docs/audit.md).
+            if user_id is not None or workers == 1 or await repository.citus_installed(snapshot.coordinator):
+                return await verify_on(
+                    snapshot.coordinator, tables, user_id, against=against, progress=progress
+                )
+            return await verify_in_snapshot(
+                snapshot, tables, connections=workers, against=against, progress=progress
             )
 
     async def head(self) -> dict[str, dict[str, object]]:

@@ -46,6 +46,12 @@ def verify(
     against: Annotated[
         Path | None, typer.Option("--against", help="A JSON file of heads saved by `audit head`.")
     ] = None,
+    connections: Annotated[
+        int | None,
+        typer.Option(
+            "--connections", min=1, help="Connections to read the chains on (default: cores, up to 4)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Recompute every chain and check every live row; exit 1 and name the first broken link."""
@@ -65,7 +71,9 @@ def verify(
             disable=as_json,
         ) as bar:
             task = bar.add_task("entries", total=total or None)
-            return await service.verify(user_id, against=saved, progress=lambda n: bar.advance(task, n))
+            return await service.verify(
+                user_id, against=saved, progress=lambda n: bar.advance(task, n), connections=connections
+            )
 
     report = run(with_database(settings(), work))
     if as_json:
