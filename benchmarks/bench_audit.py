@@ -11,7 +11,8 @@ On the fill of benchmarks/bench_messages.py (the same database, reused), in one 
   block only: the harness interleaves on and off blocks, so both see the same machine;
 - latest 50 on the partitioned ``messages`` beside an unpartitioned copy of it
   (``bench_messages_flat``: same rows, indexes and row-level security), through the same
-  hand-written floor SQL;
+  hand-written floor SQL on a connection with the SDK's hot-path settings (generic plans, no
+  sorts: engine.PLAIN_DRIVER_SETTINGS);
 - ``audit verify`` over every chain of the fill (entries per second), and the audit log's size
   per message stored.
 
@@ -33,6 +34,7 @@ from typing import Any
 
 import asyncpg
 
+from agentkeep.database.engine import PLAIN_DRIVER_SETTINGS
 from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
 from agentkeep.users.models import NewUser
@@ -247,7 +249,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     urls = keep.database.urls
     owner = await asyncpg.connect(fixtures.bench_dsn(urls, "owner"))
     su = await asyncpg.connect(fixtures.bench_dsn(urls, "superuser"))
-    floor = await Floor.connect(fixtures.bench_dsn(urls, "app"), fixture.user_id)
+    # The SDK's hot-path pool settings (engine.py): what the latest 50 runs under in agentkeep,
+    # on both tables alike.
+    floor = await Floor.connect(fixtures.bench_dsn(urls, "app"), fixture.user_id, PLAIN_DRIVER_SETTINGS)
     switch = AuditSwitch(owner)
     try:
         server = await report.server_facts(su)

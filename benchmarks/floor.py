@@ -52,8 +52,10 @@ class Floor:
         )
 
     @classmethod
-    async def connect(cls, dsn: str, user_id: uuid.UUID) -> Floor:
-        return cls(await asyncpg.connect(dsn), user_id)
+    async def connect(
+        cls, dsn: str, user_id: uuid.UUID, server_settings: dict[str, str] | None = None
+    ) -> Floor:
+        return cls(await asyncpg.connect(dsn, server_settings=server_settings), user_id)
 
     async def close(self) -> None:
         await self.conn.close()
