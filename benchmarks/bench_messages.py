@@ -9,7 +9,8 @@ Starts the embedded PostgreSQL in AGENTKEEP_BENCH_DATA_DIR (default: the user ca
 times, in this one process and one event loop, interleaved:
 
 - sdk:       agentkeep's public SDK (``Keep.messages``);
-- floor:     plain asyncpg with hand-written SQL, same schema, same role, same SET LOCAL;
+- floor:     plain asyncpg with hand-written SQL, same schema, same role, same SET LOCAL, same
+             plan settings as the SDK's hot-path pool;
 - langchain: langchain-postgres ``PostgresChatMessageHistory`` on its own table in the same
              database (psycopg 3, as its documentation sets it up).
 
@@ -38,6 +39,7 @@ from langchain_postgres import PostgresChatMessageHistory
 
 from agentkeep.database import migrate
 from agentkeep.database.bootstrap import drop_database, ensure_database
+from agentkeep.database.engine import PLAIN_DRIVER_SETTINGS
 from agentkeep.database.urls import asyncpg_dsn
 from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
@@ -235,7 +237,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any] | None:
     started = time.perf_counter()
     keep, fixture = await open_keep(args)
     urls = keep.database.urls
-    floor = await Floor.connect(fixtures.bench_dsn(urls, "app"), fixture.user_id)
+    # The settings of the SDK's hot-path pool (generic plans, no sorts): on the partitioned table a
+    # generic plan with the default settings sorts a whole conversation (docs/partitions.md).
+    floor = await Floor.connect(fixtures.bench_dsn(urls, "app"), fixture.user_id, PLAIN_DRIVER_SETTINGS)
     owner_dsn = fixtures.bench_dsn(urls, "owner")
     # Reads on autocommit connections (no BEGIN round trip: the fastest langchain can read);
     # writes on a default one, as langchain's documentation sets it up (it commits each call).

@@ -504,7 +504,9 @@ Other ratios, for context:
   SDK's connection pool, each call its own transaction (`BEGIN; SET LOCAL agentkeep.user_id …`,
   statement, `COMMIT`), results as `Message` models. Inputs are built once, outside the timing;
   ids are made inside it.
-- **Floor** (`benchmarks/floor.py`): one asyncpg connection as `agentkeep_app`, the same
+- **Floor** (`benchmarks/floor.py`): one asyncpg connection as `agentkeep_app` with the SDK
+  hot-path pool's plan settings (generic plans, `enable_sort` off: on the partitioned `messages`
+  a generic plan with the default settings sorts a whole conversation, docs/partitions.md), the same
   `BEGIN; SET LOCAL …` text (built once), then the best statement for the job, prepared:
   `INSERT … VALUES` for one message; for 50, both a multi-row `INSERT … SELECT FROM unnest($arrays)`
   and `executemany` (asyncpg pipelines it), the faster of the two being "the floor's best";

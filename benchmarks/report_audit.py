@@ -77,7 +77,7 @@ interleave. Medians in µs, one operation (for 16 users: all 16 at once, until t
 |---|---:|---:|---:|
 {median_rows}
 
-| Read (floor SQL, application role, RLS, the SDK pool's plan settings) | Partitioned `messages` | Unpartitioned copy |
+| Latest 50 (floor SQL, app role, RLS, SDK pool settings) | Partitioned `messages` | Unpartitioned |
 |---|---:|---:|
 {latest_rows}
 
