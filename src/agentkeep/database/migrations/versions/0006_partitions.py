@@ -9,7 +9,7 @@ Create Date: 2026-11-30 10:00:00.000000
   the next month's (``agentkeep_uuid7_floor``). Every key keeps ``id``, so the primary key
   (user_id, id), the conversation-order unique key and the foreign keys stay as they were.
 - The existing rows are copied with everything the table had (read from the catalogs, so
-  objects added by revisions after 0004 come along: ddl.convert_to_monthly_partitions), into
+  objects added by revisions after 0004 come along: partitioning.convert_to_monthly_partitions), into
   partitions for the months that hold rows, this month and the next. The server makes the
   following months ahead (agentkeep.partitions). Only the months that hold rows are analyzed:
   "latest N" stays an ordered Append of backward index scans without statistics
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agentkeep.database.migrations import ddl
+from agentkeep.database.migrations import partitioning
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -37,10 +37,10 @@ creates_tables: tuple[str, ...] = ()
 
 
 def upgrade() -> None:
-    ddl.create_partition_functions()
-    ddl.convert_to_monthly_partitions("messages", "id")
+    partitioning.create_partition_functions()
+    partitioning.convert_to_monthly_partitions("messages", "id")
 
 
 def downgrade() -> None:
-    ddl.convert_from_monthly_partitions("messages")
-    ddl.drop_partition_functions()
+    partitioning.convert_from_monthly_partitions("messages")
+    partitioning.drop_partition_functions()
