@@ -221,3 +221,18 @@ async def view_columns(as_app: AsApp, schema: str, view: str) -> list[str]:
 
 def ids(rows: list[asyncpg.Record], column: str) -> set[uuid.UUID]:
     return {row[column] for row in rows}
+
+
+# 001:377-388 the query of the view user_activity_summary, run on its own
+USER_ACTIVITY_SUMMARY_BODY = """SELECT
+    u.user_id,
+    u.username,
+    u.last_active_at,
+    COUNT(a.agent_session_id) as total_sessions,
+    SUM(a.token_cost) as total_cost,
+    AVG(a.token_cost) as avg_cost_per_session,
+    MAX(a.created_at) as last_session_at
+FROM users u
+LEFT JOIN agent_sessions a ON u.user_id = a.user_id
+WHERE u.is_active = true
+GROUP BY u.user_id, u.username, u.last_active_at;"""

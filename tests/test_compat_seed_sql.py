@@ -27,23 +27,9 @@ import asyncpg
 import pytest
 
 from agentkeep.keep import Keep
-from compat_helpers import AsApp, World, build_world, ids, seed_query
+from compat_helpers import USER_ACTIVITY_SUMMARY_BODY, AsApp, World, build_world, ids, seed_query
 
 # --- served ----------------------------------------------------------------------------------
-
-# 001:377-388 the query of the view user_activity_summary, run on its own
-USER_ACTIVITY_SUMMARY_BODY = """SELECT
-    u.user_id,
-    u.username,
-    u.last_active_at,
-    COUNT(a.agent_session_id) as total_sessions,
-    SUM(a.token_cost) as total_cost,
-    AVG(a.token_cost) as avg_cost_per_session,
-    MAX(a.created_at) as last_session_at
-FROM users u
-LEFT JOIN agent_sessions a ON u.user_id = a.user_id
-WHERE u.is_active = true
-GROUP BY u.user_id, u.username, u.last_active_at;"""
 
 # 001:497-523 the query db_health_check() returns (RETURN QUERY ...)
 HEALTH_METRICS_BODY = """    WITH health_metrics AS (

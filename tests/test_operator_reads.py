@@ -21,21 +21,7 @@ from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.errors import Forbidden, InvalidInput
 from agentkeep.keep import Keep
 from agentkeep.principal import Principal
-from compat_helpers import AsApp, World, build_world
-
-# 001:377-388, the seed's view body, run as the superuser over the devassist views: every user.
-SEED_USER_ACTIVITY_SUMMARY = """SELECT
-    u.user_id,
-    u.username,
-    u.last_active_at,
-    COUNT(a.agent_session_id) as total_sessions,
-    SUM(a.token_cost) as total_cost,
-    AVG(a.token_cost) as avg_cost_per_session,
-    MAX(a.created_at) as last_session_at
-FROM users u
-LEFT JOIN agent_sessions a ON u.user_id = a.user_id
-WHERE u.is_active = true
-GROUP BY u.user_id, u.username, u.last_active_at;"""
+from compat_helpers import USER_ACTIVITY_SUMMARY_BODY, AsApp, World, build_world
 
 OPERATOR_SUMMARY = "SELECT * FROM operator_user_activity_summary()"
 PAGE_OF_TWO = "SELECT * FROM operator_user_activity_summary(NULL, 2)"
@@ -61,7 +47,8 @@ async def _seed_rows(superuser: asyncpg.Connection) -> dict[uuid.UUID, tuple[Any
     """The seed's query as written, as the superuser (no row-level security): every user."""
     async with superuser.transaction():
         await superuser.execute("SET LOCAL search_path = devassist")
-        rows = await superuser.fetch(SEED_USER_ACTIVITY_SUMMARY)
+        # The seed's view body, run as the superuser over the devassist views: every user.
+        rows = await superuser.fetch(USER_ACTIVITY_SUMMARY_BODY)
     return {row["user_id"]: tuple(row) for row in rows}
 
 
