@@ -14,6 +14,7 @@ from agentkeep.database.bootstrap import ensure_database
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.engine import Database
 from agentkeep.database.urls import DatabaseUrls
+from agentkeep.encrypted import ENCRYPTED_COLUMNS
 from agentkeep.errors import ConfigurationError
 from agentkeep.messages.service import MessageService
 from agentkeep.operators.service import OperatorService
@@ -27,6 +28,7 @@ from agentkeep.user_sessions.service import UserSessionService
 from agentkeep.users.service import UserService
 from agentkeep.vault.keyring import Keyring
 from agentkeep.vault.master import MasterKeyProvider, provider_from_settings
+from agentkeep.vault.service import VaultService
 
 
 class Keep:
@@ -57,6 +59,7 @@ class Keep:
         self.audit = AuditService(database)
         self.operators = OperatorService(database)
         self.provider_keys = ProviderKeyService(database, self.keyring)
+        self.vault = VaultService(database, self.keyring, ENCRYPTED_COLUMNS)
 
     @classmethod
     async def connect(
