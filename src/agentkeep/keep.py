@@ -14,6 +14,7 @@ from agentkeep.database.bootstrap import ensure_database
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.engine import Database
 from agentkeep.database.urls import DatabaseUrls
+from agentkeep.decisions.service import DecisionService, OnboardingService
 from agentkeep.errors import ConfigurationError
 from agentkeep.messages.service import MessageService
 from agentkeep.operators.service import OperatorService
@@ -49,6 +50,8 @@ class Keep:
         self.profile = ProfileService(database)
         self.audit = AuditService(database)
         self.operators = OperatorService(database)
+        self.decisions = DecisionService(database)
+        self.onboarding = OnboardingService(database)
 
     @classmethod
     async def connect(
