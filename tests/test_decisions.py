@@ -203,7 +203,7 @@ async def test_a_type_or_feedback_outside_the_vocabulary_is_refused_by_the_datab
         ("confidence_score = 1.5", "ck_decisions_confidence_score_range"),
         ("execution_time_ms = -5", "ck_decisions_execution_time_ms_non_negative"),
         ("rationale = 'plain', rationale_sealed = '\\x01'::bytea", "ck_decisions_rationale_one_form"),
-        ("user_feedback = 'approved'", "ck_decisions_feedback_recorded"),
+        ("user_feedback = 'approved'", "ck_decisions_user_feedback_recorded"),
         (
             "user_feedback = 'approved', feedback_at = now(), feedback_by = 'robot'",
             "ck_decisions_feedback_by_valid",

@@ -73,7 +73,7 @@ class Decision(Output):
 class OnboardingChange(Input):
     """Seed 000's onboarding answers for an agent session; leave a field out to keep it.
 
-    ``legal_acknowledged=true`` records who acknowledged and when (once: acknowledging again keeps
+    ``is_legal_acknowledged=true`` records who acknowledged and when (once: acknowledging again keeps
     the first date); ``false`` withdraws it.
     """
 
@@ -81,8 +81,8 @@ class OnboardingChange(Input):
 
     processing_mode: Term | None = None
     risk_profile: Term | None = None
-    legal_acknowledged: bool | None = None
-    onboarding_complete: bool | None = None
+    is_legal_acknowledged: bool | None = None
+    is_onboarding_complete: bool | None = None
     version: Version | None = None
 
 
@@ -91,10 +91,10 @@ class Onboarding(Output):
     agent_session_id: uuid.UUID
     processing_mode: str | None
     risk_profile: str | None
-    legal_acknowledged: bool
+    is_legal_acknowledged: bool
     legal_acknowledged_at: datetime | None
     legal_acknowledged_by: str | None
-    onboarding_complete: bool
+    is_onboarding_complete: bool
     version: int
     created_at: datetime
     updated_at: datetime

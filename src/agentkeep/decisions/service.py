@@ -149,14 +149,14 @@ class OnboardingService:
 
     async def set(self, actor: Actor, agent_session_id: uuid.UUID, change: OnboardingChange) -> Onboarding:
         """Answer some questions; the database refuses a term outside the profile's vocabulary and
-        ``onboarding_complete`` before every question is answered."""
+        ``is_onboarding_complete`` before every question is answered."""
         principal = as_principal(actor)
         user_id = acting_user(actor)
         values: dict[str, Any] = change.model_dump(exclude={"version"}, exclude_unset=True)
         async with self._database.transaction(principal) as tx:
             current = await repository.get_onboarding(tx.conn, user_id, agent_session_id, for_update=True)
-            acknowledged = values.get("legal_acknowledged")
-            already = current is not None and current["legal_acknowledged"]
+            acknowledged = values.get("is_legal_acknowledged")
+            already = current is not None and current["is_legal_acknowledged"]
             if acknowledged and not already:
                 values |= {
                     "legal_acknowledged_at": sa.func.now(),

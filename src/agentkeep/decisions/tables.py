@@ -76,7 +76,7 @@ decisions = sa.Table(
     sa.CheckConstraint(
         "(user_feedback IS NULL AND feedback_by IS NULL AND feedback_at IS NULL)"
         " OR (user_feedback IS NOT NULL AND feedback_by IS NOT NULL AND feedback_at IS NOT NULL)",
-        name="feedback_recorded",
+        name="user_feedback_recorded",
     ),
     sa.CheckConstraint("feedback_by IN ('user', 'service')", name="feedback_by_valid"),
     # Recent first is the primary key (user_id, id) read backwards (UUIDv7 ids are time-ordered).
@@ -116,10 +116,10 @@ onboarding_answers = sa.Table(
     *vocabulary_column("onboarding_answers", "processing_mode", "processing_mode"),
     sa.Column("risk_profile", sa.String(50)),
     *vocabulary_column("onboarding_answers", "risk_profile", "risk_profile"),
-    sa.Column("legal_acknowledged", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("is_legal_acknowledged", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("legal_acknowledged_at", sa.DateTime(timezone=True)),
     sa.Column("legal_acknowledged_by", sa.String(20)),
-    sa.Column("onboarding_complete", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("is_onboarding_complete", sa.Boolean, nullable=False, server_default=sa.false()),
     version_column(),
     *timestamps(),
     sa.ForeignKeyConstraint(
@@ -128,17 +128,17 @@ onboarding_answers = sa.Table(
         ondelete="CASCADE",
     ),
     sa.CheckConstraint(
-        "(NOT legal_acknowledged AND legal_acknowledged_at IS NULL AND legal_acknowledged_by IS NULL)"
-        " OR (legal_acknowledged AND legal_acknowledged_at IS NOT NULL"
+        "(NOT is_legal_acknowledged AND legal_acknowledged_at IS NULL AND legal_acknowledged_by IS NULL)"
+        " OR (is_legal_acknowledged AND legal_acknowledged_at IS NOT NULL"
         " AND legal_acknowledged_by IS NOT NULL)",
-        name="legal_acknowledged_recorded",
+        name="is_legal_acknowledged_recorded",
     ),
     sa.CheckConstraint("legal_acknowledged_by IN ('user', 'service')", name="legal_acknowledged_by_valid"),
     # Complete means every question was answered.
     sa.CheckConstraint(
-        "NOT onboarding_complete OR (legal_acknowledged AND processing_mode IS NOT NULL"
+        "NOT is_onboarding_complete OR (is_legal_acknowledged AND processing_mode IS NOT NULL"
         " AND risk_profile IS NOT NULL)",
-        name="onboarding_complete_answered",
+        name="is_onboarding_complete_answered",
     ),
     sa.Index(
         "ix_onboarding_answers_processing_mode_terms",

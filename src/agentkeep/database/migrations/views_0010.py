@@ -38,8 +38,8 @@ SELECT
     s.user_id                                     AS user_id,
     o.processing_mode::text                       AS processing_mode,
     o.risk_profile::text                          AS risk_profile,
-    coalesce(o.legal_acknowledged, false)         AS legal_acknowledged,
-    coalesce(o.onboarding_complete, false)        AS onboarding_complete,
+    coalesce(o.is_legal_acknowledged, false)      AS legal_acknowledged,
+    coalesce(o.is_onboarding_complete, false)     AS onboarding_complete,
     s.created_at                                  AS created_at,
     greatest(s.updated_at, o.updated_at)          AS updated_at
 FROM public.agent_sessions AS s
@@ -52,7 +52,7 @@ WHERE s.agent_type = 'kai'
 COPY_ONBOARDING = """
 INSERT INTO public.onboarding_answers (
     user_id, agent_session_id, processing_mode, risk_profile,
-    legal_acknowledged, legal_acknowledged_at, legal_acknowledged_by, onboarding_complete
+    is_legal_acknowledged, legal_acknowledged_at, legal_acknowledged_by, is_onboarding_complete
 )
 SELECT a.user_id, a.id, a.processing_mode, a.risk_profile,
        a.legal_acknowledged,

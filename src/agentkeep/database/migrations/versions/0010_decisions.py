@@ -164,7 +164,7 @@ def _create_decisions() -> None:
         sa.CheckConstraint(
             "(user_feedback IS NULL AND feedback_by IS NULL AND feedback_at IS NULL)"
             " OR (user_feedback IS NOT NULL AND feedback_by IS NOT NULL AND feedback_at IS NOT NULL)",
-            name=op.f("ck_decisions_feedback_recorded"),
+            name=op.f("ck_decisions_user_feedback_recorded"),
         ),
         sa.CheckConstraint("feedback_by IN ('user', 'service')", name=op.f("ck_decisions_feedback_by_valid")),
         sa.PrimaryKeyConstraint("user_id", "id", name=op.f("pk_decisions")),
@@ -222,25 +222,25 @@ def _create_onboarding() -> None:
         _vocabulary_column(table, "processing_mode", "processing_mode"),
         sa.Column("risk_profile", sa.String(length=50), nullable=True),
         _vocabulary_column(table, "risk_profile", "risk_profile"),
-        sa.Column("legal_acknowledged", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+        sa.Column("is_legal_acknowledged", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("legal_acknowledged_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("legal_acknowledged_by", sa.String(length=20), nullable=True),
-        sa.Column("onboarding_complete", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+        sa.Column("is_onboarding_complete", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         *_timestamps_and_version(),
         sa.CheckConstraint(
-            "(NOT legal_acknowledged AND legal_acknowledged_at IS NULL AND legal_acknowledged_by IS NULL)"
-            " OR (legal_acknowledged AND legal_acknowledged_at IS NOT NULL"
+            "(NOT is_legal_acknowledged AND legal_acknowledged_at IS NULL AND legal_acknowledged_by IS NULL)"
+            " OR (is_legal_acknowledged AND legal_acknowledged_at IS NOT NULL"
             " AND legal_acknowledged_by IS NOT NULL)",
-            name=op.f("ck_onboarding_answers_legal_acknowledged_recorded"),
+            name=op.f("ck_onboarding_answers_is_legal_acknowledged_recorded"),
         ),
         sa.CheckConstraint(
             "legal_acknowledged_by IN ('user', 'service')",
             name=op.f("ck_onboarding_answers_legal_acknowledged_by_valid"),
         ),
         sa.CheckConstraint(
-            "NOT onboarding_complete OR (legal_acknowledged AND processing_mode IS NOT NULL"
+            "NOT is_onboarding_complete OR (is_legal_acknowledged AND processing_mode IS NOT NULL"
             " AND risk_profile IS NOT NULL)",
-            name=op.f("ck_onboarding_answers_onboarding_complete_answered"),
+            name=op.f("ck_onboarding_answers_is_onboarding_complete_answered"),
         ),
         sa.PrimaryKeyConstraint("user_id", "agent_session_id", name=op.f("pk_onboarding_answers")),
         sa.ForeignKeyConstraint(
