@@ -21,10 +21,13 @@ from agentkeep.operators.service import OperatorService
 from agentkeep.personas.service import PersonaService
 from agentkeep.profiles.loader import load_profile
 from agentkeep.profiles.service import ProfileService
+from agentkeep.provider_keys.service import ProviderKeyService
 from agentkeep.schema import SCHEMA
 from agentkeep.settings import Settings, load_settings
 from agentkeep.user_sessions.service import UserSessionService
 from agentkeep.users.service import UserService
+from agentkeep.vault.keyring import Keyring
+from agentkeep.vault.master import MasterKeyProvider, provider_from_settings
 
 
 class Keep:
@@ -36,9 +39,13 @@ class Keep:
     >>> await keep.messages.append(user.user_id, chat.id, NewMessage(role="user", content="hi"))
     """
 
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, *, master_key: MasterKeyProvider | None = None
+    ) -> None:
         self.database = database
         self.settings = settings
+        # The master key is read (and checked against the vault) by Keep.connect, or on first use.
+        self.keyring = Keyring(database, master_key or master_key_provider(settings))
         self.users = UserService(database)
         self.user_sessions = UserSessionService(database, default_ttl_seconds=settings.session_ttl_seconds)
         self.agents = AgentService(database)
@@ -50,7 +57,8 @@ class Keep:
         self.profile = ProfileService(database)
         self.audit = AuditService(database)
         self.operators = OperatorService(database)
-        self.decisions = DecisionService(database)
+        self.provider_keys = ProviderKeyService(database, self.keyring)
+        self.decisions = DecisionService(database, self.keyring)
         self.onboarding = OnboardingService(database)
 
     @classmethod
@@ -86,10 +94,13 @@ class Keep:
                 await profiles.apply(wanted)
             elif settings.profile:
                 await profiles.check(settings.profile)
+            keep = cls(database, settings)
+            # A wrong or missing master key is refused here, before anything is served.
+            await keep.keyring.open()
         except BaseException:
             await database.close()
             raise
-        return cls(database, settings)
+        return keep
 
     async def close(self) -> None:
         await self.database.close()
@@ -101,6 +112,12 @@ class Keep:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+def master_key_provider(settings: Settings) -> MasterKeyProvider:
+    """AGENTKEEP_MASTER_KEY, else AGENTKEEP_MASTER_KEY_FILE, else data_dir/master.key (docs/vault.md)."""
+    text = settings.master_key.get_secret_value() if settings.master_key is not None else None
+    return provider_from_settings(text, settings.master_key_file, settings.default_master_key_file)
 
 
 async def open_database(settings: Settings) -> Database:

@@ -28,6 +28,7 @@ from agentkeep.api.routers import (
     operator,
     personas,
     profile,
+    provider_keys,
     user_sessions,
     users,
 )
@@ -52,6 +53,7 @@ ROUTERS = (
     profile,
     audit,
     operator,
+    provider_keys,
 )
 
 

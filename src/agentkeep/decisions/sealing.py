@@ -10,13 +10,10 @@ column or user (agentkeep.vault).
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Protocol
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import Any
 
 from agentkeep.errors import InvalidInput
 from agentkeep.profiles.loader import load_profile
@@ -33,24 +30,6 @@ JSON_PARTS = frozenset({"decision_card"})
 
 def sealed_column(column: str) -> str:
     return f"{column}_sealed"
-
-
-class Sealer(Protocol):
-    """Seals and opens one value under the user's current data key (agentkeep.vault.Keyring)."""
-
-    async def seal(
-        self,
-        conn: AsyncConnection,
-        user_id: uuid.UUID,
-        table: str,
-        column: str,
-        row_id: str,
-        plaintext: bytes,
-    ) -> bytes: ...
-
-    async def unseal(
-        self, conn: AsyncConnection, user_id: uuid.UUID, table: str, column: str, row_id: str, envelope: bytes
-    ) -> bytes: ...
 
 
 @dataclass(frozen=True)

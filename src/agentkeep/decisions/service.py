@@ -4,11 +4,11 @@ onboarding answers of an agent session (seed 000 kai_sessions)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from asyncpg import Connection
 
 from agentkeep.actors import Actor, acting_user, as_principal
 from agentkeep.database.engine import Database
@@ -24,14 +24,16 @@ from agentkeep.errors import ConfigurationError, NotFound
 from agentkeep.ids import new_id
 from agentkeep.models import read_one
 from agentkeep.pagination import Page, checked_limit
+from agentkeep.vault.cipher import envelope_key_version
+from agentkeep.vault.keyring import DataKey, Keyring
 
 WHAT = "decision"
 
 
 class DecisionService:
-    def __init__(self, database: Database, sealer: sealing.Sealer | None = None) -> None:
+    def __init__(self, database: Database, keyring: Keyring | None = None) -> None:
         self._database = database
-        self._sealer = sealer
+        self._keyring = keyring
 
     async def create(self, actor: Actor, new: NewDecision) -> Decision:
         user_id = acting_user(actor)
@@ -40,21 +42,24 @@ class DecisionService:
         async with self._database.transaction(as_principal(actor)) as tx:
             chosen = sealing.policy(await repository.decisions_policy(tx.conn))
             sealing.check_subject(chosen, new.subject)
-            for column in chosen.sealed:
-                plaintext = values.pop(column)
-                if plaintext is not None:
-                    values[sealing.sealed_column(column)] = await self._seal(
-                        tx.conn, user_id, decision_id, column, sealing.to_bytes(column, plaintext)
-                    )
+            to_seal = {column: values.pop(column) for column in chosen.sealed}
+            if any(value is not None for value in to_seal.values()):
+                key = await self._vault().current(tx.driver, user_id)  # one key for every part
+                for column, plaintext in to_seal.items():
+                    if plaintext is not None:
+                        envelope = sealing.sealed_column(column)
+                        values[envelope] = key.seal(
+                            sealing.TABLE, envelope, str(decision_id), sealing.to_bytes(column, plaintext)
+                        )
             row = await repository.insert(tx.conn, values)
-            return await self._read(tx.conn, row)
+            return await self._read(tx.driver, row)
 
     async def get(self, actor: Actor, decision_id: uuid.UUID) -> Decision:
         async with self._database.transaction(as_principal(actor)) as tx:
             row = await repository.get(tx.conn, acting_user(actor), decision_id)
             if row is None:
                 raise NotFound("decision not found")
-            return await self._read(tx.conn, row)
+            return await self._read(tx.driver, row)
 
     async def list(
         self,
@@ -78,7 +83,8 @@ class DecisionService:
                 before=before,
                 limit=limit + 1,
             )
-            items = [await self._read(tx.conn, row) for row in rows[:limit]]
+            keys: dict[int, DataKey] = {}  # one key read per key version on the page
+            items = [await self._read(tx.driver, row, keys) for row in rows[:limit]]
         return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
     async def set_feedback(self, actor: Actor, decision_id: uuid.UUID, change: FeedbackChange) -> Decision:
@@ -95,39 +101,33 @@ class DecisionService:
                 change.user_feedback,
                 principal.kind.value,
             )
-            return await self._read(tx.conn, row)
+            return await self._read(tx.driver, row)
 
-    async def _seal(
-        self, conn: AsyncConnection, user_id: uuid.UUID, decision_id: uuid.UUID, column: str, plaintext: bytes
-    ) -> bytes:
-        if self._sealer is None:
+    def _vault(self) -> Keyring:
+        if self._keyring is None:
             raise ConfigurationError(
-                f"the active profile encrypts decisions.{column}, and no vault is configured"
+                "the active profile encrypts parts of decisions, and no vault keyring is given"
             )
-        return await self._sealer.seal(
-            conn, user_id, sealing.TABLE, sealing.sealed_column(column), str(decision_id), plaintext
-        )
+        return self._keyring
 
-    async def _read(self, conn: AsyncConnection, row: Mapping[Any, Any]) -> Decision:
+    async def _read(
+        self, driver: Connection[Any], row: Mapping[Any, Any], keys: dict[int, DataKey] | None = None
+    ) -> Decision:
         """The decision with its sealed parts opened (inside the transaction that read it)."""
+        keys = {} if keys is None else keys
         values = dict(row)
         encrypted: list[str] = []
         for field, column in sealing.PARTS.items():
-            envelope = values.pop(sealing.sealed_column(column))
-            if envelope is None:
+            stored = values.pop(sealing.sealed_column(column))
+            if stored is None:
                 continue
+            envelope = bytes(stored)
             encrypted.append(field)
-            if self._sealer is None:
-                raise ConfigurationError(
-                    f"decision {values['id']} has a sealed {column}, and no vault is configured"
-                )
-            plaintext = await self._sealer.unseal(
-                conn,
-                values["user_id"],
-                sealing.TABLE,
-                sealing.sealed_column(column),
-                str(values["id"]),
-                bytes(envelope),
+            version = envelope_key_version(envelope)
+            if version not in keys:
+                keys[version] = await self._vault().version(driver, values["user_id"], version)
+            plaintext = keys[version].unseal(
+                sealing.TABLE, sealing.sealed_column(column), str(values["id"]), envelope
             )
             values[column] = sealing.from_bytes(column, plaintext)
         values["encrypted_fields"] = encrypted
@@ -175,8 +175,3 @@ class OnboardingService:
                     tx.conn, user_id, agent_session_id, change.version, values
                 )
         return read_one(Onboarding, row, what="onboarding answers")
-
-
-def encrypted_parts() -> Sequence[tuple[str, str]]:
-    """(table, envelope column) of every part a profile may seal: for the vault's registry."""
-    return [(sealing.TABLE, sealing.sealed_column(column)) for column in sealing.PARTS.values()]

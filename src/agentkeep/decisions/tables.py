@@ -22,6 +22,7 @@ from agentkeep.database.metadata import (
     version_column,
     vocabulary_column,
 )
+from agentkeep.vault.fields import EncryptedColumn, register
 
 # Who recorded feedback or an acknowledgement: the user, or a backend service acting for them
 # (the row's user_id is always the user; the audit trail holds the rest).
@@ -153,4 +154,11 @@ onboarding_answers = sa.Table(
         postgresql_where=sa.text("risk_profile IS NOT NULL"),
     ),
     info=USER_TABLE,
+)
+
+# The envelope columns, for key rotation, export and erasure (gathered in agentkeep.encrypted).
+# The binding's row id is the decision's id (EncryptedColumn.row_id).
+ENCRYPTED_COLUMNS = tuple(
+    register(EncryptedColumn("decisions", column))
+    for column in ("decision_card_sealed", "debate_transcript_sealed", "rationale_sealed")
 )

@@ -1,7 +1,7 @@
 """decisions: agent decisions (000 kai_decisions, 002 agent_decisions) and Kai onboarding answers
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-23 17:40:00.000000
 
 - ``decisions``: a user table. Decision type and user feedback are tied to the vocabularies
@@ -44,7 +44,7 @@ from agentkeep.database.migrations.views_0010 import (
 from agentkeep.database.roles import APP_ROLE
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
