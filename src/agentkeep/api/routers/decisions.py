@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, status
 
 from agentkeep.api.dependencies import KeepDep, UserPrincipalDep
 from agentkeep.decisions.models import Decision, FeedbackChange, NewDecision
+from agentkeep.models import Text
 from agentkeep.pagination import MAX_PAGE_SIZE, Page
 
 router = APIRouter(prefix="/api/decisions", tags=["decisions"])
-Filter = Annotated[str | None, Query(min_length=1, max_length=100)]
+Filter = Annotated[Text | None, Query(min_length=1, max_length=100)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
