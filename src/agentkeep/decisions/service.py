@@ -43,8 +43,10 @@ class DecisionService:
             chosen = sealing.policy(await repository.decisions_policy(tx.conn))
             sealing.check_subject(chosen, new.subject)
             to_seal = {column: values.pop(column) for column in chosen.sealed}
+            keys: dict[int, DataKey] = {}
             if any(value is not None for value in to_seal.values()):
                 key = await self._vault().current(tx.driver, user_id)  # one key for every part
+                keys[key.version] = key
                 for column, plaintext in to_seal.items():
                     if plaintext is not None:
                         envelope = sealing.sealed_column(column)
@@ -52,7 +54,7 @@ class DecisionService:
                             sealing.TABLE, envelope, str(decision_id), sealing.to_bytes(column, plaintext)
                         )
             row = await repository.insert(tx.conn, values)
-            return await self._read(tx.driver, row)
+            return await self._read(tx.driver, row, keys)
 
     async def get(self, actor: Actor, decision_id: uuid.UUID) -> Decision:
         async with self._database.transaction(as_principal(actor)) as tx:
