@@ -15,6 +15,7 @@ from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.engine import Database
 from agentkeep.database.urls import DatabaseUrls
 from agentkeep.decisions.service import DecisionService, OnboardingService
+from agentkeep.encrypted import ENCRYPTED_COLUMNS
 from agentkeep.errors import ConfigurationError
 from agentkeep.messages.service import MessageService
 from agentkeep.operators.service import OperatorService
@@ -27,7 +28,8 @@ from agentkeep.settings import Settings, load_settings
 from agentkeep.user_sessions.service import UserSessionService
 from agentkeep.users.service import UserService
 from agentkeep.vault.keyring import Keyring
-from agentkeep.vault.master import MasterKeyProvider, provider_from_settings
+from agentkeep.vault.master import MasterKeyError, MasterKeyProvider, provider_from_settings
+from agentkeep.vault.service import VaultService
 
 
 class Keep:
@@ -60,6 +62,7 @@ class Keep:
         self.provider_keys = ProviderKeyService(database, self.keyring)
         self.decisions = DecisionService(database, self.keyring)
         self.onboarding = OnboardingService(database)
+        self.vault = VaultService(database, self.keyring, ENCRYPTED_COLUMNS)
 
     @classmethod
     async def connect(
@@ -96,7 +99,7 @@ class Keep:
                 await profiles.check(settings.profile)
             keep = cls(database, settings)
             # A wrong or missing master key is refused here, before anything is served.
-            await keep.keyring.open()
+            await _open_vault(keep.keyring, settings)
         except BaseException:
             await database.close()
             raise
@@ -112,6 +115,19 @@ class Keep:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+async def _open_vault(keyring: Keyring, settings: Settings) -> None:
+    try:
+        await keyring.open()
+    except MasterKeyError as exc:
+        upcoming = settings.default_master_key_file.with_name("master.key.next")
+        if settings.master_key is None and settings.master_key_file is None and upcoming.exists():
+            raise MasterKeyError(
+                f"{exc.detail}; a `keys rotate-master` was interrupted: if {upcoming} opens the vault, "
+                f"move it to {settings.default_master_key_file}"
+            ) from None
+        raise
 
 
 def master_key_provider(settings: Settings) -> MasterKeyProvider:

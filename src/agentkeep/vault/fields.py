@@ -35,7 +35,7 @@ class EncryptedColumn:
     def row_key_columns(self) -> tuple[str, ...]:
         return self.key_columns[1:]
 
-    def row_id(self, row: Mapping[str, Any]) -> str:
+    def row_id(self, row: Mapping[Any, Any]) -> str:
         """The binding's row id of ``row`` (a mapping holding the key columns)."""
         return "/".join(str(row[name]) for name in self.row_key_columns)
 

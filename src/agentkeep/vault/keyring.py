@@ -28,7 +28,7 @@ from agentkeep.vault.master import MasterKeyError, MasterKeyMismatch, MasterKeyP
 from agentkeep.vault.tables import vault_master_keys
 
 # A known value the master key wraps: opening it at start proves the key is the vault's one.
-_CHECK_VALUE = b"agentkeep.vault: master key check"
+CHECK_VALUE = b"agentkeep.vault: master key check"
 
 
 def check_context(master_version: int) -> bytes:
@@ -126,7 +126,7 @@ class Keyring:
         row = await self._active_master()
         if row is None:
             await self.provider.open(first_use=True)
-            check = await self.provider.wrap(_CHECK_VALUE, check_context(1))
+            check = await self.provider.wrap(CHECK_VALUE, check_context(1))
             async with self._database.owner_transaction() as conn:
                 insert = (
                     pg_insert(vault_master_keys)
@@ -143,7 +143,7 @@ class Keyring:
             opened = await self.provider.unwrap(check_value, check_context(version))
         except MasterKeyMismatch:
             opened = None
-        if opened != _CHECK_VALUE:
+        if opened != CHECK_VALUE:
             raise MasterKeyError(
                 f"{self.provider.source} is not the vault's master key (master version {version}, "
                 f"key id {key_id}): start with the key the vault was set up with (docs/vault.md)"

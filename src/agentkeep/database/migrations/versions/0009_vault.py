@@ -41,6 +41,14 @@ creates_tables: tuple[str, ...] = ("vault_keys", "vault_master_keys", "provider_
 
 IS_OPERATOR = "coalesce(current_setting('agentkeep.principal', true), '') = 'operator'"
 USER_TABLES = ("vault_keys", "provider_api_keys")
+# The default profile's ai_providers (profiles/shipped/default.toml), so provider keys can be
+# stored before any profile is applied (as revision 0004 did for its vocabularies).
+AI_PROVIDERS = ("openai", "anthropic", "google")
+ADD_TERMS = """
+INSERT INTO vocabulary_terms (vocabulary, term, position)
+SELECT 'ai_provider', term, position - 1 FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS t(term, position)
+ON CONFLICT (vocabulary, term) DO NOTHING
+"""
 
 KAI_VAULT_KEYS = """
 CREATE VIEW kai.vault_keys WITH (security_invoker = true) AS
@@ -175,6 +183,7 @@ def upgrade() -> None:
             f"CREATE POLICY {table}_operator_read ON {table} FOR SELECT TO CURRENT_USER USING ({IS_OPERATOR})"
         )
         ddl.add_updated_at_trigger(table)
+    op.get_bind().execute(sa.text(ADD_TERMS), {"terms": list(AI_PROVIDERS)})
     # The vocabulary check of revision 0004 (its error names the column and the terms).
     op.execute(
         "CREATE TRIGGER trg_provider_api_keys_provider_vocabulary BEFORE INSERT OR UPDATE OF provider"
