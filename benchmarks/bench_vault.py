@@ -132,6 +132,26 @@ class Side:
         assert len(got.debate_transcript) == TRANSCRIPT_BYTES
 
 
+async def rotation(keep: Keep, decisions: int) -> dict[str, Any]:
+    """``keys rotate USER`` (keep.vault.rotate_user) over a user with ``decisions`` sealed decisions:
+    each has two sealed values (card and debate), each re-encrypted under the new key."""
+    user = await keep.users.create(NewUser(email=f"bench-rotate-{uuid.uuid4().hex[:12]}@example.com"))
+    session = await keep.agent_sessions.create(user.user_id, NewAgentSession(agent_type="kai"))
+    new = decision(session.id)
+    say(f"rotation: storing {decisions:,} decisions for one user")
+    for _ in range(decisions):
+        await keep.decisions.create(user.user_id, new)
+    report_ = await keep.vault.rotate_user(user.user_id)
+    assert report_.finished
+    say(f"rotation: {report_.rows:,} values in {report_.seconds:.1f} s")
+    return {
+        "decisions": decisions,
+        "rows": report_.rows,
+        "seconds": report_.seconds,
+        "rows_per_s": report_.rows_per_second,
+    }
+
+
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="akbenchvault") as folder:
@@ -161,6 +181,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             cases, rounds=args.rounds, warmup_rounds=max(2, args.rounds // 10), say=say
         )
         results = {case.name: case.summary() for case in cases}
+        rotate = await rotation(sealed.keep, args.rotate_decisions)
     finally:
         await sealed.keep.close()
         await plain.keep.close()
@@ -172,7 +193,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "card_bytes": CARD_BYTES,
         "transcript_bytes": TRANSCRIPT_BYTES,
         "results": results,
-        "rotate": None,  # `keys rotate USER` rows/s: measured here once the vault ships it
+        "rotate": rotate,
         "duration_seconds": duration,
         "total_seconds": time.perf_counter() - started,
     }
@@ -196,10 +217,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, default=30, help="measured rounds (default 30)")
     parser.add_argument("--quick", action="store_true", help="4 rounds: a smoke test, not a measurement")
+    parser.add_argument(
+        "--rotate-decisions", type=int, default=2_000, help="decisions of the user rotated (default 2000)"
+    )
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "vault.json"))
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds = 4
+        args.rotate_decisions = 200
     return args
 
 

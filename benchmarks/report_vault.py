@@ -40,9 +40,11 @@ def section() -> str:
     )
     rotate = document.get("rotate")
     rotation = (
-        f"`keys rotate USER` re-encrypted {rotate['rows_per_s']:,.0f} rows per second."
+        f"`keys rotate USER` (`keep.vault.rotate_user`, batches of 500, one transaction each) on a user "
+        f"with {rotate['decisions']:,} such decisions re-encrypted {rotate['rows']:,} values (card and "
+        f"debate of each) in {rotate['seconds']:.1f} s: **{rotate['rows_per_s']:,.0f} values per second**."
         if rotate
-        else "`keys rotate USER` is not measured here yet (the vault's rotation lands separately)."
+        else "`keys rotate USER` is not measured in this run."
     )
     return f"""\
 Run of {document["generated_at"]} (`python -m benchmarks.bench_vault`, {document["rounds"]} rounds, one

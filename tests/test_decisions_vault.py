@@ -213,3 +213,28 @@ async def test_seed_000s_lookup_by_ticker_reads_the_sealed_card(kai: Keep) -> No
     assert [(row["id"], row["ticker"], row["algorithm"]) for row in rows] == [
         (made.id, "TSLA", "aes-256-gcm")
     ]
+
+
+async def test_rotating_the_users_key_reseals_every_part_and_each_still_opens(kai: Keep) -> None:
+    user = await kai.users.create(NewUser(email=f"rot-{uuid.uuid4().hex[:8]}@example.com"))
+    made = [
+        await kai.decisions.create(
+            user.user_id,
+            NewDecision(
+                decision_type="buy", subject=f"T{n}", decision_card={"n": n}, debate_transcript=f"debate {n}"
+            ),
+        )
+        for n in range(3)
+    ]
+    report = await kai.vault.rotate_user(user.user_id, batch_size=2)
+    assert report.finished and report.rows == 6  # card and debate of each decision
+    async with kai.database.transaction(Principal.service(user.user_id)) as tx:
+        envelopes = await tx.driver.fetch(
+            "SELECT decision_card_sealed, debate_transcript_sealed FROM decisions WHERE user_id = $1",
+            user.user_id,
+        )
+    versions = {cipher.envelope_key_version(bytes(value)) for row in envelopes for value in row}
+    assert versions == {report.new_version}
+    for n, decision in enumerate(made):
+        got = await kai.decisions.get(user.user_id, decision.id)
+        assert (got.decision_card, got.debate_transcript) == ({"n": n}, f"debate {n}")
