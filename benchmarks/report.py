@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from benchmarks import report_audit, report_vault
+from benchmarks import report_audit, report_decisions
 from benchmarks import report_history as history
 from benchmarks.fixture import Fixture
 
@@ -314,7 +314,7 @@ def markdown(document: dict[str, Any]) -> str:
         earlier=history.earlier_runs(document),
         policies=history.policies(),
         audit=report_audit.section(),
-        vault=report_vault.section(),
+        decisions=report_decisions.section(),
         virtualised={True: "yes (hypervisor flag set)", False: "no", None: "unknown"}[m.get("virtualised")],
         load=load or "unknown",
         rows=rows,
@@ -499,7 +499,7 @@ Other ratios, for context:
 
 ## Encrypted decisions
 
-{vault}
+{decisions}
 
 ## What is measured
 

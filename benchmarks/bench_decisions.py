@@ -1,8 +1,8 @@
 """Encrypted decisions: storing and reading a decision whose card and debate are sealed, beside the
 same decision stored in plaintext.
 
-    python -m benchmarks.bench_vault            # what `make bench` runs
-    python -m benchmarks.bench_vault --quick    # fewer rounds, for a smoke test
+    python -m benchmarks.bench_decisions            # what `make bench` runs
+    python -m benchmarks.bench_decisions --quick    # fewer rounds, for a smoke test
 
 Two databases on the embedded benchmark server, made and migrated on first use: one runs the
 ``kai`` profile (decision card and debate transcript sealed with the user's data key, AES-256-GCM),
@@ -11,7 +11,7 @@ the other a profile that extends ``kai`` and seals nothing. The same decision (a
 (``keep.decisions.get``, which opens the sealed parts) in each, by one user, through the SDK.
 The harness interleaves the four cases round by round, so both see the same machine.
 
-Writes benchmarks/results/vault.json; docs/benchmarks.md shows it (benchmarks/report_vault.py).
+Writes benchmarks/results/decisions.json; docs/benchmarks.md shows it (benchmarks/report_decisions.py).
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ from benchmarks import fixture as fixtures
 from benchmarks import report
 from benchmarks.bench_messages import ROOT, data_dir, say
 from benchmarks.harness import Case, run_group
-from benchmarks.report_vault import targets
+from benchmarks.report_decisions import targets
 
 CARD_BYTES = 4 * 1024
 TRANSCRIPT_BYTES = 16 * 1024
-ENCRYPTED_DATABASE = "agentkeep_bench_vault_sealed"
-PLAINTEXT_DATABASE = "agentkeep_bench_vault_plain"
+ENCRYPTED_DATABASE = "agentkeep_bench_decisions_sealed"
+PLAINTEXT_DATABASE = "agentkeep_bench_decisions_plain"
 # The kai profile with nothing sealed: the plaintext side of the comparison.
 PLAIN_PROFILE = """\
 schema_version = 1
@@ -117,7 +117,7 @@ class Side:
     async def open(cls, database: str, profile: str) -> Side:
         settings = load_settings(database_url=None, data_dir=data_dir(), database_name=database)
         keep = await Keep.connect(settings, migrate=True, apply_profile=profile)
-        user = await keep.users.create(NewUser(email=f"bench-vault-{uuid.uuid4().hex[:12]}@example.com"))
+        user = await keep.users.create(NewUser(email=f"bench-decisions-{uuid.uuid4().hex[:12]}@example.com"))
         session = await keep.agent_sessions.create(user.user_id, NewAgentSession(agent_type="kai"))
         side = cls(keep, user.user_id, decision(session.id))
         await side.store()  # the user's data key is made here, not in a timed operation
@@ -154,7 +154,7 @@ async def rotation(keep: Keep, decisions: int) -> dict[str, Any]:
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="akbenchvault") as folder:
+    with tempfile.TemporaryDirectory(prefix="akbenchdecisions") as folder:
         plain_profile = Path(folder) / "kai_plaintext.toml"
         plain_profile.write_text(PLAIN_PROFILE)
         load_profile(str(plain_profile))  # refused here, before any database, if it were wrong
@@ -213,14 +213,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.bench_vault", description=__doc__.split("\n")[0]
+        prog="python -m benchmarks.bench_decisions", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--rounds", type=int, default=30, help="measured rounds (default 30)")
     parser.add_argument("--quick", action="store_true", help="4 rounds: a smoke test, not a measurement")
     parser.add_argument(
         "--rotate-decisions", type=int, default=2_000, help="decisions of the user rotated (default 2000)"
     )
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "vault.json"))
+    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "decisions.json"))
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds = 4

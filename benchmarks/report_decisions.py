@@ -1,4 +1,4 @@
-"""The encrypted-decisions section of docs/benchmarks.md, from benchmarks/results/vault.json."""
+"""The encrypted-decisions section of docs/benchmarks.md, from benchmarks/results/decisions.json."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results" / "vault.json"
+RESULTS = Path(__file__).resolve().parent / "results" / "decisions.json"
 # Encrypted throughput must be at least this share of plaintext throughput (issue 9).
 AT_LEAST = 0.7
 OPERATIONS = (("store", "store (`keep.decisions.create`)"), ("read", "read by id (`keep.decisions.get`)"))
@@ -25,7 +25,7 @@ def targets(document: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
 
 def section() -> str:
     if not RESULTS.exists():
-        return "(Not measured yet: `python -m benchmarks.bench_vault`.)"
+        return "(Not measured yet: `python -m benchmarks.bench_decisions`.)"
     document = json.loads(RESULTS.read_text())
     results = document["results"]
     median_rows = "\n".join(
@@ -47,7 +47,7 @@ def section() -> str:
         else "`keys rotate USER` is not measured in this run."
     )
     return f"""\
-Run of {document["generated_at"]} (`python -m benchmarks.bench_vault`, {document["rounds"]} rounds, one
+Run of {document["generated_at"]} (`python -m benchmarks.bench_decisions`, {document["rounds"]} rounds, one
 user, through the SDK). The same decision — a {document["card_bytes"] // 1024} KB decision card, a
 {document["transcript_bytes"] // 1024} KB debate transcript, a ticker — stored and read in a database
 running the `kai` profile (card and debate sealed with the user's data key, AES-256-GCM) and in one
