@@ -68,6 +68,11 @@ async def set_feedback(
     return await update_versioned(conn, decisions, key, version, changes, COLUMNS, what="decision")
 
 
+def acknowledged_now(*, by: str) -> dict[str, Any]:
+    """The values that date and record a legal acknowledgement (the transaction's time)."""
+    return {"legal_acknowledged_at": sa.func.now(), "legal_acknowledged_by": by}
+
+
 def _onboarding_key(user_id: uuid.UUID, session_id: uuid.UUID) -> dict[str, uuid.UUID]:
     return {"user_id": user_id, "agent_session_id": session_id}
 

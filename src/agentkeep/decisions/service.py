@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
 from asyncpg import Connection
 
 from agentkeep.actors import Actor, acting_user, as_principal
@@ -160,10 +159,7 @@ class OnboardingService:
             acknowledged = values.get("is_legal_acknowledged")
             already = current is not None and current["is_legal_acknowledged"]
             if acknowledged and not already:
-                values |= {
-                    "legal_acknowledged_at": sa.func.now(),
-                    "legal_acknowledged_by": principal.kind.value,
-                }
+                values |= repository.acknowledged_now(by=principal.kind.value)
             elif acknowledged is False:
                 values |= {"legal_acknowledged_at": None, "legal_acknowledged_by": None}
             if current is None:
