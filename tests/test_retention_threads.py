@@ -110,11 +110,24 @@ async def test_persona_activations_are_archived_and_deleted_with_their_agent_ses
             "created_at": ago(years=2),
         },
     )
-    await devassist.write(user_id, [done, activation])
+    # The session's decision and onboarding answers go with it too (revision 0010), archived first.
+    decision_id = new_id()
+    decision = (
+        "decisions",
+        {"id": decision_id, "agent_session_id": done[1]["id"], "decision_type": "review"},
+    )
+    answers = ("onboarding_answers", {"agent_session_id": done[1]["id"], "processing_mode": "hybrid"})
+    await devassist.write(user_id, [done, activation, decision, answers])
     summary = await devassist.service().run()
     [result] = [r for r in summary.tables if r.table == "agent_sessions"]
-    assert (result.deleted, result.dependents) == (1, {"persona_activations": 1})
+    assert (result.deleted, result.dependents) == (
+        1,
+        {"persona_activations": 1, "decisions": 1, "onboarding_answers": 1},
+    )
     assert await devassist.ids("persona_activations") == set()
+    assert await devassist.ids("decisions") == set()
+    [archived_decision] = archived_rows(summary.archive_folder, "decisions")
+    assert uuid.UUID(archived_decision["id"]) == decision_id
     [row] = archived_rows(summary.archive_folder, "persona_activations")
     assert uuid.UUID(row["id"]) == activation_id
     assert row["activation_trigger"] == "crisis"
