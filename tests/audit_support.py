@@ -58,6 +58,7 @@ async def user_with_rows(keep: Keep, *, text: str = "hello", messages: int = 3, 
     )
     for number in range(messages):
         await keep.messages.append(user.user_id, chat.id, NewMessage(role="user", content=f"{text} {number}"))
+    await keep.provider_keys.set(user.user_id, "anthropic", f"sk-ant-{suffix}")  # and its vault key
     return user
 
 

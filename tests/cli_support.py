@@ -24,6 +24,8 @@ def environment(home: Path, **variables: str) -> dict[str, str]:
             "COLUMNS": "400",  # Rich tables stay on one line per row
             "NO_COLOR": "1",
         }
+        # The run's master key (conftest), so the CLI opens the same vault as the SDK in tests.
+        | {name: value for name, value in os.environ.items() if name == "AGENTKEEP_MASTER_KEY"}
         | variables
     )
 

@@ -74,7 +74,13 @@ CITUS_PENDING: dict[str, str] = {
 }
 
 
+# One master key for the run: the SDK, the API and the CLI subprocesses open the vault with it
+# (and never make a master.key in the real data folder). Tests of the key sources pass their own.
+TEST_MASTER_KEY = "dGVzdC1tYXN0ZXIta2V5LWZvci1hZ2VudGtlZXAtMzI="
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("AGENTKEEP_MASTER_KEY", TEST_MASTER_KEY)
     config.addinivalue_line(
         "markers",
         "no_citus(reason): skipped on a Citus cluster, the reason saying what Citus does not support",

@@ -66,9 +66,14 @@ async def test_rls_policies_exist(owner, table: str) -> None:
         operator_delete = {f"{table}_operator_delete": "DELETE"} if table in RETENTION_TABLES else {}
         # Revision 0008: only the agentkeep_operator role, only as the operator (test_operator_reads.py).
         functions = {f"{table}_operator_functions": "SELECT"} if table in OPERATOR_FUNCTION_TABLES else {}
+        # Revision 0009: `keys rotate-master` re-wraps every user's keys as the owner acting as operator.
+        rewrap = {"vault_keys_operator_rewrap": "UPDATE"} if table == "vault_keys" else {}
         assert (
             policies
-            == {f"{table}_tenant": "ALL", f"{table}_operator_read": "SELECT"} | operator_delete | functions
+            == {f"{table}_tenant": "ALL", f"{table}_operator_read": "SELECT"}
+            | operator_delete
+            | functions
+            | rewrap
         )
     else:
         assert policies == {

@@ -43,6 +43,7 @@ async def _fill(keep: Keep, user_id: uuid.UUID) -> dict[str, Any]:
     conversation = await keep.conversations.create(user_id, NewConversation(title="secret"))
     message = await keep.messages.append(user_id, conversation.id, NewMessage(role="user", content="private"))
     key = await keep.access_keys.create(user_id)
+    await keep.provider_keys.set(user_id, "openai", "sk-test-" + uuid.uuid4().hex)  # and its vault key
     return {
         "user_session": started.session,
         "agent_session": agent_session,

@@ -14,16 +14,21 @@ from agentkeep.database.bootstrap import ensure_database
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.engine import Database
 from agentkeep.database.urls import DatabaseUrls
+from agentkeep.encrypted import ENCRYPTED_COLUMNS
 from agentkeep.errors import ConfigurationError
 from agentkeep.messages.service import MessageService
 from agentkeep.operators.service import OperatorService
 from agentkeep.personas.service import PersonaService
 from agentkeep.profiles.loader import load_profile
 from agentkeep.profiles.service import ProfileService
+from agentkeep.provider_keys.service import ProviderKeyService
 from agentkeep.schema import SCHEMA
 from agentkeep.settings import Settings, load_settings
 from agentkeep.user_sessions.service import UserSessionService
 from agentkeep.users.service import UserService
+from agentkeep.vault.keyring import Keyring
+from agentkeep.vault.master import MasterKeyError, MasterKeyProvider, provider_from_settings
+from agentkeep.vault.service import VaultService
 
 
 class Keep:
@@ -35,9 +40,13 @@ class Keep:
     >>> await keep.messages.append(user.user_id, chat.id, NewMessage(role="user", content="hi"))
     """
 
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, *, master_key: MasterKeyProvider | None = None
+    ) -> None:
         self.database = database
         self.settings = settings
+        # The master key is read (and checked against the vault) by Keep.connect, or on first use.
+        self.keyring = Keyring(database, master_key or master_key_provider(settings))
         self.users = UserService(database)
         self.user_sessions = UserSessionService(database, default_ttl_seconds=settings.session_ttl_seconds)
         self.agents = AgentService(database)
@@ -49,6 +58,8 @@ class Keep:
         self.profile = ProfileService(database)
         self.audit = AuditService(database)
         self.operators = OperatorService(database)
+        self.provider_keys = ProviderKeyService(database, self.keyring)
+        self.vault = VaultService(database, self.keyring, ENCRYPTED_COLUMNS)
 
     @classmethod
     async def connect(
@@ -83,10 +94,13 @@ class Keep:
                 await profiles.apply(wanted)
             elif settings.profile:
                 await profiles.check(settings.profile)
+            keep = cls(database, settings)
+            # A wrong or missing master key is refused here, before anything is served.
+            await _open_vault(keep.keyring, settings)
         except BaseException:
             await database.close()
             raise
-        return cls(database, settings)
+        return keep
 
     async def close(self) -> None:
         await self.database.close()
@@ -98,6 +112,25 @@ class Keep:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+async def _open_vault(keyring: Keyring, settings: Settings) -> None:
+    try:
+        await keyring.open()
+    except MasterKeyError as exc:
+        upcoming = settings.default_master_key_file.with_name("master.key.next")
+        if settings.master_key is None and settings.master_key_file is None and upcoming.exists():
+            raise MasterKeyError(
+                f"{exc.detail}; a `keys rotate-master` was interrupted: if {upcoming} opens the vault, "
+                f"move it to {settings.default_master_key_file}"
+            ) from None
+        raise
+
+
+def master_key_provider(settings: Settings) -> MasterKeyProvider:
+    """AGENTKEEP_MASTER_KEY, else AGENTKEEP_MASTER_KEY_FILE, else data_dir/master.key (docs/vault.md)."""
+    text = settings.master_key.get_secret_value() if settings.master_key is not None else None
+    return provider_from_settings(text, settings.master_key_file, settings.default_master_key_file)
 
 
 async def open_database(settings: Settings) -> Database:

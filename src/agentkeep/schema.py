@@ -19,8 +19,10 @@ from agentkeep.database.metadata import metadata, vocabulary_check_name, vocabul
 from agentkeep.messages.tables import messages
 from agentkeep.personas.tables import persona_activations, personas
 from agentkeep.profiles.tables import profiles, vocabulary_terms
+from agentkeep.provider_keys.tables import provider_api_keys
 from agentkeep.user_sessions.tables import user_sessions
 from agentkeep.users.tables import users
+from agentkeep.vault.tables import vault_keys, vault_master_keys
 
 __all__ = [
     "SCHEMA",
@@ -35,10 +37,13 @@ __all__ = [
     "persona_activations",
     "personas",
     "profiles",
+    "provider_api_keys",
     "service_keys",
     "tables_by_tenancy",
     "user_sessions",
     "users",
+    "vault_keys",
+    "vault_master_keys",
     "vocabulary_terms",
 ]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import platformdirs
-from pydantic import Field, PostgresDsn, ValidationError, field_validator
+from pydantic import Field, PostgresDsn, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentkeep.database.roles import APP_ROLE
@@ -68,6 +68,17 @@ class Settings(BaseSettings):
         default=None,
         description="Where `agentkeep retention run` writes its archives. Unset: data_dir/archive.",
     )
+    master_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The vault's master key: 32 bytes, base64. Unset: AGENTKEEP_MASTER_KEY_FILE, else "
+            "data_dir/master.key (made on first use, owner-only; docs/vault.md)."
+        ),
+    )
+    master_key_file: Path | None = Field(
+        default=None,
+        description="A file holding the master key (base64 of 32 bytes), readable by its owner only.",
+    )
     retention_interval_seconds: Annotated[float, Field(ge=0)] = Field(
         default=86_400,
         description="How often the server runs retention (0: never; the CLI still can).",
@@ -76,6 +87,11 @@ class Settings(BaseSettings):
     @field_validator("database_url", "app_database_url", "profile", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("master_key", "master_key_file", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
     @field_validator("archive_dir", mode="before")
@@ -91,6 +107,10 @@ class Settings(BaseSettings):
     @property
     def archive_folder(self) -> Path:
         return (self.archive_dir or self.data_dir / "archive").expanduser()
+
+    @property
+    def default_master_key_file(self) -> Path:
+        return self.data_dir / "master.key"
 
     @property
     def uses_embedded_server(self) -> bool:

@@ -26,6 +26,7 @@ from agentkeep.api.routers import (
     operator,
     personas,
     profile,
+    provider_keys,
     user_sessions,
     users,
 )
@@ -48,6 +49,7 @@ ROUTERS = (
     profile,
     audit,
     operator,
+    provider_keys,
 )
 
 

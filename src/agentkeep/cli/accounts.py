@@ -26,7 +26,9 @@ from agentkeep.keep import Keep
 from agentkeep.users.models import NewUser, User
 
 users_app = typer.Typer(no_args_is_help=True, help="Manage users.")
-keys_app = typer.Typer(no_args_is_help=True, help="Create API keys and service keys.")
+keys_app = typer.Typer(
+    no_args_is_help=True, help="Create API keys and service keys; rotate the vault's data and master keys."
+)
 operator_keys_app = typer.Typer(
     no_args_is_help=True, help="Create, list and revoke operator keys (cross-user reads, /api/operator)."
 )

@@ -23,6 +23,7 @@ from agentkeep.cli.partitions import partitions_app
 from agentkeep.cli.profile import profile_app
 from agentkeep.cli.reports import report_app
 from agentkeep.cli.retention import retention_app
+from agentkeep.cli.vault import provider_keys_app, rotate, rotate_master
 from agentkeep.database.doctor import run_checks
 
 app = typer.Typer(
@@ -33,7 +34,10 @@ app = typer.Typer(
 )
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(users_app, name="users")
+keys_app.command("rotate")(rotate)
+keys_app.command("rotate-master")(rotate_master)
 app.add_typer(keys_app, name="keys")
+app.add_typer(provider_keys_app, name="provider-keys")
 app.add_typer(profile_app, name="profile")
 app.add_typer(audit_app, name="audit")
 app.add_typer(partitions_app, name="partitions")

@@ -1,0 +1,1 @@
+"""Users' AI provider API keys (seed 003), sealed by the vault."""
