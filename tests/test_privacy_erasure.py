@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentkeep.conversations.models import NewConversation
+from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.engine import Database
 from agentkeep.database.urls import asyncpg_dsn
 from agentkeep.errors import NotFound
@@ -22,9 +24,10 @@ from agentkeep.principal import Principal
 from agentkeep.user_sessions.models import NewUserSession
 from agentkeep.users.models import NewUser
 from agentkeep.vault.cipher import DecryptionError
-from audit_support import NIL, superuser, user_with_rows
+from agentkeep.vault.keyring import KeyDestroyed
+from audit_support import NIL, PG_DUMP, superuser, tables_holding, user_with_rows
 from cli_support import cli, one_error_line
-from privacy_support import PG_DUMP, seal_secret, tables_holding
+from privacy_support import seal_secret
 
 
 async def _user_full_of_canaries(keep: Keep) -> tuple[uuid.UUID, list[str], bytes]:
@@ -44,7 +47,12 @@ async def _pg_dump(database: Database) -> str:
     assert database.urls.superuser is not None
     dump = await asyncio.to_thread(
         subprocess.run,
-        [str(PG_DUMP), "--data-only", "-d", asyncpg_dsn(database.urls.superuser.set(database=database.urls.owner.database))],
+        [
+            str(PG_DUMP),
+            "--data-only",
+            "-d",
+            asyncpg_dsn(database.urls.superuser.set(database=database.urls.owner.database)),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -69,9 +77,11 @@ async def test_erasure_leaves_no_canary_no_key_and_the_chains_verify(keep: Keep,
     assert "audit_log" in dump
     assert [canary for canary in canaries if canary in dump] == []
     # The envelope copied out before erasure: nothing agentkeep still holds opens it.
-    with pytest.raises((DecryptionError, NotFound)):
-        async with keep.database.owner_transaction() as conn:
-            await keep.vault.unseal_copied_out(conn, user_id, envelope)
+    with pytest.raises((DecryptionError, NotFound, KeyDestroyed)):
+        async with keep.database.transaction(Principal.service(user_id)) as tx:
+            await keep.keyring.unseal(
+                tx.driver, user_id, "provider_api_keys", "encrypted_key", "openai", envelope
+            )
     for chain in (user_id, NIL, bystander.user_id):
         verified = await keep.audit.verify(chain)
         assert verified.ok, (chain, verified.breaks, verified.live_rows)
@@ -83,7 +93,9 @@ async def test_erasure_leaves_no_canary_no_key_and_the_chains_verify(keep: Keep,
             NIL,
             str(user_id),
         )
-        bystander_rows = await conn.fetchval("SELECT count(*) FROM messages WHERE user_id = $1", bystander.user_id)
+        bystander_rows = await conn.fetchval(
+            "SELECT count(*) FROM messages WHERE user_id = $1", bystander.user_id
+        )
     assert erase_entry is not None
     assert json.loads(erase_entry["new_values"])["rows_deleted"] == report.rows_deleted
     assert bystander_rows == 3
@@ -101,9 +113,9 @@ async def test_erasing_twice_or_a_stranger_is_not_found(keep: Keep) -> None:
 async def test_erasure_after_the_keys_went_finishes_the_rest(keep: Keep, database: Database) -> None:
     """An erasure cut off after step 1 (keys destroyed, rows still there) is finished by the next."""
     user = await user_with_rows(keep, text="interrupted")
-    await seal_secret(keep, user.user_id, "half way")
-    async with keep.database.owner_transaction() as conn:
-        await keep.vault.destroy_user_keys(conn, user.user_id)
+    await seal_secret(keep, user.user_id, "sk-half-way")
+    async with keep.database.transaction(Principal.service(user.user_id)) as tx:
+        assert await keep.keyring.destroy(tx.driver, user.user_id) == 1
     report = await keep.privacy.erase(user.user_id)
     assert report.data_keys_destroyed == 0
     assert report.rows_deleted["messages"] == 3
@@ -111,26 +123,39 @@ async def test_erasure_after_the_keys_went_finishes_the_rest(keep: Keep, databas
         assert await tx.driver.fetchval("SELECT count(*) FROM users WHERE user_id = $1", user.user_id) == 0
 
 
-def test_the_cli_asks_for_yes_and_reports_what_went(tmp_path: Path, keep: Keep, cli_home: Path) -> None:
-    user = asyncio.run(_make(cli_home))
-    refused = cli(cli_home, "users", "erase", str(user))
-    assert refused.returncode == 1 and "--yes" in one_error_line(refused)
-    bad = cli(cli_home, "users", "erase", "not-a-user", "--yes")
+@pytest.mark.no_citus("the CLI attaches to the embedded server")
+async def test_the_cli_exports_then_erases(
+    keep: Keep, database: Database, embedded_server: EmbeddedServer, tmp_path: Path
+) -> None:
+    user = await user_with_rows(keep, text="cli")
+    home = embedded_server.pgdata.parent
+    name = database.urls.owner.database
+    assert name is not None
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return cli(home, "users", *args, AGENTKEEP_DATABASE_NAME=name)
+
+    target = tmp_path / "export.json"
+    exported = await asyncio.to_thread(run, "export", str(user.user_id), "--output", str(target))
+    assert exported.returncode == 0, exported.stderr
+    document = json.loads(target.read_text())
+    assert sorted(row["content"] for row in document["tables"]["messages"]) == ["cli 0", "cli 1", "cli 2"]
+    assert _partials(tmp_path) == []
+    bad = await asyncio.to_thread(run, "export", "not-a-user")
     assert bad.returncode == 1 and "USER" in one_error_line(bad)
-    done = cli(cli_home, "users", "erase", str(user), "--yes", "--json")
+    unknown = await asyncio.to_thread(run, "export", str(uuid.uuid4()), "--output", str(tmp_path / "no.json"))
+    assert unknown.returncode == 1 and "not found" in one_error_line(unknown)
+    assert _partials(tmp_path) == [] and "no.json" not in os.listdir(tmp_path)
+
+    refused = await asyncio.to_thread(run, "erase", str(user.user_id))
+    assert refused.returncode == 1 and "--yes" in one_error_line(refused)
+    done = await asyncio.to_thread(run, "erase", str(user.user_id), "--yes", "--json")
     assert done.returncode == 0, done.stderr
-    document = json.loads(done.stdout)
-    assert document["user_id"] == str(user) and document["rows_deleted"]["users"] == 1
-    again = cli(cli_home, "users", "erase", str(user), "--yes")
+    report = json.loads(done.stdout)
+    assert report["user_id"] == str(user.user_id) and report["rows_deleted"]["messages"] == 3
+    again = await asyncio.to_thread(run, "erase", str(user.user_id), "--yes")
     assert again.returncode == 1 and "not found" in one_error_line(again)
 
 
-async def _make(home: Path) -> uuid.UUID:
-    from agentkeep.settings import load_settings
-
-    settings = load_settings(data_dir=home)
-    keep = await Keep.connect(settings)
-    try:
-        return (await user_with_rows(keep, text="cli")).user_id
-    finally:
-        await keep.close()
+def _partials(folder: Path) -> list[str]:
+    return [name for name in os.listdir(folder) if name.endswith(".partial")]

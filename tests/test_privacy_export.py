@@ -29,7 +29,7 @@ async def test_export_holds_everything_of_the_user_and_nothing_of_others(keep: K
     mark = uuid.uuid4().hex[:8]
     user = await user_with_rows(keep, text=f"mine {mark}", messages=4, password="correct horse battery")
     other = await user_with_rows(keep, text=f"theirs {mark}", messages=2)
-    secret = f"sealed secret {mark}"
+    secret = f"sk-sealed-secret-{mark}"
     await seal_secret(keep, user.user_id, secret)
 
     document, total, progressed = await _export(keep, user.user_id)

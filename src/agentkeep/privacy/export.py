@@ -91,7 +91,7 @@ async def export_document(
         f'"withheld":{_dumps(withheld)},"tables":{{'
     )
     for index, table in enumerate(tables):
-        yield f'{"," if index else ""}{_dumps(table.name)}:['
+        yield f"{',' if index else ''}{_dumps(table.name)}:["
         first = True
         encrypted = encrypted_columns.get(table.name, frozenset())
         async for row in holdings.stream_rows(conn, table, user_id):

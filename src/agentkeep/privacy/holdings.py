@@ -15,20 +15,21 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.audit.tables import AUDIT_TABLES
+from agentkeep.database.metadata import CREDENTIAL_COLUMN
 from agentkeep.schema import metadata, tables_by_tenancy
 from agentkeep.users.tables import users
 
-CREDENTIAL = "credential"
-"""``Column.info`` key of a column that holds a credential's hash (a password, an API key's
-secret, a session token): never exported — it describes no personal fact, and a copy of it
-would help whoever gets the document guess the secret."""
+# Marked CREDENTIAL_COLUMN in their tables: a password's, an API key's or a session token's hash,
+# a wrapped data key. Never exported (docs/privacy.md).
+CREDENTIAL = next(iter(CREDENTIAL_COLUMN))
 
 
 def holding_tables() -> list[sa.Table]:
-    """The user tables a user's data lives in, parents before children; the audit trail is
+    """The tables a user's data lives in, parents before children: the user tables and the
+    handle tables (a user's e-mail and username, keyed by the handle). The audit trail is
     exported apart (it is redacted, not deleted, on erasure)."""
-    mine = {table.name for table in tables_by_tenancy("user")} - set(AUDIT_TABLES)
-    return [table for table in metadata.sorted_tables if table.name in mine]
+    mine = {table.name for tenancy in ("user", "handle") for table in tables_by_tenancy(tenancy)}
+    return [table for table in metadata.sorted_tables if table.name in mine - set(AUDIT_TABLES)]
 
 
 def withheld_columns(table: sa.Table) -> list[str]:

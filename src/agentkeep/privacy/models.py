@@ -9,7 +9,9 @@ from pydantic import BaseModel, Field
 
 class ErasureReport(BaseModel):
     user_id: uuid.UUID
-    data_keys_destroyed: int = Field(description="Versions of the user's data key destroyed (crypto-shredding).")
+    data_keys_destroyed: int = Field(
+        description="Versions of the user's data key destroyed (crypto-shredding)."
+    )
     rows_deleted: dict[str, int] = Field(description="Rows removed, per table.")
     audit_entries_redacted: int = Field(description="The user's audit entries whose payload was removed.")
 

@@ -16,7 +16,7 @@ Running it again after a failure finishes the work: each step does only what is 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,9 +28,10 @@ from agentkeep.errors import AgentkeepError, NotFound
 from agentkeep.principal import Principal
 from agentkeep.privacy import export, holdings
 from agentkeep.privacy.models import ErasureReport
-from agentkeep.vault.fields import EncryptedColumn
+from agentkeep.vault.fields import EncryptedColumns
 from agentkeep.vault.keyring import Keyring
 
+CHUNK = 64 * 1024
 REPEATABLE_READ = sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 UNREDACTED_ENTRIES = sa.text(
     "SELECT count(*) FROM audit_log WHERE user_id = CAST(:user_id AS uuid) AND redacted_at IS NULL"
@@ -43,15 +44,13 @@ class ErasureIncomplete(AgentkeepError):
 
 
 class PrivacyService:
-    def __init__(
-        self, database: Database, keyring: Keyring, encrypted_columns: tuple[EncryptedColumn, ...]
-    ) -> None:
+    def __init__(self, database: Database, keyring: Keyring, encrypted_columns: EncryptedColumns) -> None:
         self._database = database
         self._keyring = keyring
+        self._columns = encrypted_columns
         self._encrypted: dict[str, frozenset[str]] = {}
         for column in encrypted_columns:
             self._encrypted[column.table] = self._encrypted.get(column.table, frozenset()) | {column.column}
-        self._key_columns = {column.table: column.key_columns for column in encrypted_columns}
 
     async def export(
         self,
@@ -59,7 +58,7 @@ class PrivacyService:
         *,
         on_total: Callable[[int], None] | None = None,
         progress: Callable[[int], None] | None = None,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """The user's export document, piece by piece, read in one consistent snapshot; the
         export is recorded in the user's audit chain (what was exported, no content)."""
         async with self._database.transaction(Principal.service(user_id)) as tx:
@@ -72,8 +71,8 @@ class PrivacyService:
                 on_total(sum(counts.values()) + entries)
 
             async def decrypt(table: str, column: str, row: sa.RowMapping, envelope: bytes) -> bytes:
-                row_id = ":".join(str(row[name]) for name in self._key_columns[table] if name != "user_id")
-                return await self._keyring.unseal(tx.conn, user_id, table, column, row_id, envelope)
+                row_id = self._columns.find(table, column).row_id(row)
+                return await self._keyring.unseal(tx.driver, user_id, table, column, row_id, envelope)
 
             async for piece in export.export_document(
                 tx.conn, user_id, encrypted_columns=self._encrypted, decrypt=decrypt, progress=progress
@@ -86,13 +85,24 @@ class PrivacyService:
                 details={"rows": counts, "audit_entries": entries},
             )
 
+    async def start_export(self, user_id: uuid.UUID) -> AsyncIterator[bytes]:
+        """The export for an HTTP response: its first piece already read, so an unknown user fails
+        here, before any byte is sent; then pieces of about ``CHUNK`` bytes."""
+        pieces = self.export(user_id)
+        try:
+            first = await anext(pieces)
+        except BaseException:
+            await pieces.aclose()
+            raise
+        return _chunked(first, pieces)
+
     async def erase(self, user_id: uuid.UUID) -> ErasureReport:
         """Destroy the user's keys, delete their rows, redact their audit entries; what was removed."""
         async with self._database.owner_transaction() as conn:
             await _act_for(conn, user_id)
-            if not await _anything_held(conn, user_id) and not await self._keyring.has_keys(conn, user_id):
+            if not await _anything_held(conn, user_id):
                 raise NotFound("user not found (nothing is held about them)", field="user_id")
-            destroyed = await self._keyring.destroy(conn, user_id)
+            destroyed = await self._keyring.destroy(await audit_repository.driver_of(conn), user_id)
         async with self._database.owner_transaction() as conn:
             await _act_for(conn, user_id)
             tables = holdings.holding_tables()
@@ -121,6 +131,18 @@ class PrivacyService:
                 risk_level="high",
             )
         return report
+
+
+async def _chunked(first: str, rest: AsyncIterator[str]) -> AsyncIterator[bytes]:
+    buffer = [first]
+    size = len(first)
+    async for piece in rest:
+        buffer.append(piece)
+        size += len(piece)
+        if size >= CHUNK:
+            yield "".join(buffer).encode()
+            buffer, size = [], 0
+    yield "".join(buffer).encode()
 
 
 async def _act_for(conn: AsyncConnection, user_id: uuid.UUID) -> None:
