@@ -9,11 +9,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from agentkeep.api.dependencies import KeepDep, OperatorPrincipalDep
-from agentkeep.api.routers.users import confirmed
+from agentkeep.api.routers.users import Confirmed
 from agentkeep.audit.models import RedactResult, VerifyReport
 from agentkeep.operators.models import UserActivity
 from agentkeep.pagination import MAX_PAGE_SIZE, Page
@@ -68,7 +68,9 @@ async def export_user(
     return StreamingResponse(await keep.privacy.start_export(user_id), media_type="application/json")
 
 
-@router.post("/users/{user_id}/erase", dependencies=[Depends(confirmed)])
-async def erase_user(keep: KeepDep, principal: OperatorPrincipalDep, user_id: uuid.UUID) -> ErasureReport:
+@router.post("/users/{user_id}/erase")
+async def erase_user(
+    keep: KeepDep, principal: OperatorPrincipalDep, user_id: uuid.UUID, confirm: Confirmed
+) -> ErasureReport:
     """Erase a user: data keys destroyed, rows deleted, audit entries redacted (docs/privacy.md)."""
     return await keep.privacy.erase(user_id)

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic import AfterValidator
 
 from agentkeep.actors import acting_user
 from agentkeep.api.dependencies import KeepDep, ServicePrincipalDep, UserPrincipalDep
-from agentkeep.errors import Forbidden, InvalidInput
+from agentkeep.errors import Forbidden
 from agentkeep.privacy.models import ErasureReport
 from agentkeep.users.models import NewUser, User, UserUpdate
 
@@ -67,14 +68,19 @@ async def export_me(keep: KeepDep, principal: UserPrincipalDep) -> StreamingResp
     )
 
 
-def confirmed(
-    confirm: Annotated[bool, Query(description="Must be true: erasure cannot be undone.")] = False,
-) -> None:
+def _must_be_true(confirm: bool) -> bool:
     if not confirm:
-        raise InvalidInput("erasure cannot be undone: send confirm=true", field="confirm")
+        raise ValueError("erasure cannot be undone: send confirm=true")
+    return confirm
 
 
-@router.post("/me/erase", dependencies=[Depends(confirmed)])
-async def erase_me(keep: KeepDep, principal: UserPrincipalDep) -> ErasureReport:
+Confirmed = Annotated[
+    bool, Query(description="Must be true: erasure cannot be undone."), AfterValidator(_must_be_true)
+]
+"""An erasure's confirmation: a query parameter that must be ``true`` (else a 422 naming it)."""
+
+
+@router.post("/me/erase")
+async def erase_me(keep: KeepDep, principal: UserPrincipalDep, confirm: Confirmed) -> ErasureReport:
     """Erase yourself: your data keys, every row, your audit entries' content (docs/privacy.md)."""
     return await keep.privacy.erase(acting_user(principal))
