@@ -43,7 +43,9 @@ format: $(INSTALLED)
 bench: $(BENCH_INSTALLED)
 	$(BIN)/python -m benchmarks.bench_policies
 	$(BIN)/python -m benchmarks.bench_audit
+	$(BIN)/python -m benchmarks.bench_decisions
 	$(BIN)/python -m benchmarks.bench_messages
+	$(BIN)/python -m benchmarks.bench_vault
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from benchmarks import report_audit
+from benchmarks import report_audit, report_decisions
 from benchmarks import report_history as history
 from benchmarks.fixture import Fixture
 
@@ -314,6 +314,7 @@ def markdown(document: dict[str, Any]) -> str:
         earlier=history.earlier_runs(document),
         policies=history.policies(),
         audit=report_audit.section(),
+        decisions=report_decisions.section(),
         virtualised={True: "yes (hypervisor flag set)", False: "no", None: "unknown"}[m.get("virtualised")],
         load=load or "unknown",
         rows=rows,
@@ -495,6 +496,10 @@ Other ratios, for context:
 ## Audit trail and time partitions
 
 {audit}
+
+## Encrypted decisions
+
+{decisions}
 
 ## What is measured
 

@@ -18,6 +18,7 @@ from agentkeep.agents.models import NewAgent
 from agentkeep.conversations.models import NewConversation
 from agentkeep.database.engine import Database
 from agentkeep.database.urls import asyncpg_dsn
+from agentkeep.decisions.models import NewDecision, OnboardingChange
 from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
 from agentkeep.personas.models import NewActivation, NewPersona
@@ -65,6 +66,11 @@ async def user_with_rows(keep: Keep, *, text: str = "hello", messages: int = 3, 
     for number in range(messages):
         await keep.messages.append(user.user_id, chat.id, NewMessage(role="user", content=f"{text} {number}"))
     await keep.provider_keys.set(user.user_id, "anthropic", f"sk-ant-{suffix}")  # and its vault key
+    await keep.decisions.create(
+        user.user_id,
+        NewDecision(decision_type="review", agent_session_id=session.id, subject=f"about {text}"),
+    )
+    await keep.onboarding.set(user.user_id, session.id, OnboardingChange(processing_mode="hybrid"))
     return user
 
 

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from agentkeep.agent_sessions.models import CostCharge, NewAgentSession, StatusChange
 from agentkeep.agents.models import NewAgent
 from agentkeep.conversations.models import NewConversation
+from agentkeep.decisions.models import NewDecision, OnboardingChange
 from agentkeep.ids import new_id
 from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
@@ -54,6 +55,8 @@ class Person:
     user_session_id: uuid.UUID
     session_token: str
     kai_session_id: uuid.UUID
+    kai_decision_id: uuid.UUID
+    dev_decision_id: uuid.UUID
     dev_session_id: uuid.UUID
     activation_id: uuid.UUID
     conversation_id: uuid.UUID
@@ -111,7 +114,9 @@ async def _activate_persona(
     return uuid.UUID(str(row["id"]))
 
 
-async def _person(keep: Keep, catalog: Catalog, name: str, cost: Decimal, processing_mode: str) -> Person:
+async def _person(
+    keep: Keep, catalog: Catalog, name: str, cost: Decimal, processing_mode: str, ticker: str
+) -> Person:
     suffix = uuid.uuid4().hex[:10]
     user = await keep.users.create(
         NewUser(
@@ -123,16 +128,22 @@ async def _person(keep: Keep, catalog: Catalog, name: str, cost: Decimal, proces
     )
     uid = user.user_id
     started = await keep.user_sessions.start(uid, NewUserSession(user_agent=f"{name}-browser"))
-    kai = await keep.agent_sessions.create(
+    kai = await keep.agent_sessions.create(uid, NewAgentSession(agent_type="kai"))
+    await keep.onboarding.set(
         uid,
-        NewAgentSession(
-            agent_type="kai",
-            context={
-                "processing_mode": processing_mode,
-                "risk_profile": "balanced",
-                "legal_acknowledged": True,
-                "onboarding_complete": "yes",  # the wrong JSON type: read as the seed's default
-            },
+        kai.id,
+        OnboardingChange(
+            processing_mode=processing_mode, risk_profile="balanced", is_legal_acknowledged=True
+        ),
+    )
+    kai_decision = await keep.decisions.create(
+        uid,
+        NewDecision(
+            decision_type="buy",
+            agent_session_id=kai.id,
+            subject=ticker,
+            decision_card={"ticker": ticker, "verdict": "buy"},
+            confidence_score=Decimal("0.80"),
         ),
     )
     dev = await keep.agent_sessions.create(
@@ -145,6 +156,17 @@ async def _person(keep: Keep, catalog: Catalog, name: str, cost: Decimal, proces
         await keep.agent_sessions.transition(uid, dev.id, StatusChange(status=status))
     await keep.agent_sessions.charge(uid, dev.id, CostCharge(amount=cost))
     activation_id = await _activate_persona(keep, uid, dev.id, catalog.persona_id)
+    dev_decision = await keep.decisions.create(
+        uid,
+        NewDecision(
+            decision_type="code_generation",
+            agent_session_id=dev.id,
+            input_context={"task": f"{name}'s task"},
+            action_taken={"files": 2},
+            confidence_score=Decimal("0.55"),
+            execution_time_ms=1200,
+        ),
+    )
     chat = await keep.conversations.create(
         uid, NewConversation(title=f"{name}'s chat", agent_session_id=dev.id, agent_id=catalog.agent_id)
     )
@@ -174,6 +196,8 @@ async def _person(keep: Keep, catalog: Catalog, name: str, cost: Decimal, proces
         user_session_id=started.session.id,
         session_token=started.token,
         kai_session_id=kai.id,
+        kai_decision_id=kai_decision.id,
+        dev_decision_id=dev_decision.id,
         dev_session_id=dev.id,
         activation_id=activation_id,
         conversation_id=chat.id,
@@ -192,8 +216,8 @@ async def build_world(keep: Keep) -> World:
         NewPersona(persona_name=f"compat-reviewer-{suffix}", persona_version="1.0", specialization="review")
     )
     catalog = Catalog(agent_id=agent.id, persona_id=persona.id, persona_name=persona.persona_name)
-    alice = await _person(keep, catalog, "alice", Decimal("1.5000"), "hybrid")
-    bob = await _person(keep, catalog, "bob", Decimal("0.2500"), "on_device")
+    alice = await _person(keep, catalog, "alice", Decimal("1.5000"), "hybrid", "NVDA")
+    bob = await _person(keep, catalog, "bob", Decimal("0.2500"), "on_device", "AMD")
     return World(catalog=catalog, alice=alice, bob=bob)
 
 

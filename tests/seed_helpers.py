@@ -106,6 +106,19 @@ async def add_agent_session(conn: asyncpg.Connection, user_id: uuid.UUID, **colu
     return session_id
 
 
+async def add_decision(conn: asyncpg.Connection, user_id: uuid.UUID, **columns: Any) -> uuid.UUID:
+    decision_id = new_id()
+    await insert_row(
+        conn, "decisions", {"user_id": user_id, "id": decision_id, "decision_type": "buy"} | columns
+    )
+    return decision_id
+
+
+async def add_onboarding(conn: asyncpg.Connection, user_id: uuid.UUID, agent_session_id: uuid.UUID) -> None:
+    values = {"user_id": user_id, "agent_session_id": agent_session_id, "processing_mode": "hybrid"}
+    await insert_row(conn, "onboarding_answers", values)
+
+
 async def add_conversation(conn: asyncpg.Connection, user_id: uuid.UUID, **columns: Any) -> uuid.UUID:
     conversation_id = new_id()
     await insert_row(conn, "conversations", {"user_id": user_id, "id": conversation_id} | columns)

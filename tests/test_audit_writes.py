@@ -123,6 +123,34 @@ async def test_insert_update_delete_each_give_one_entry(
             await transaction.rollback()  # leave nothing behind
 
 
+async def _copy_parents(conn: Any, table: sa.Table, original: dict[str, Any], copy: dict[str, Any]) -> None:
+    """A copy of each parent row a renewed key column of ``copy`` refers to (a table whose key is
+    its parent's, like onboarding_answers), so the copy has a parent of its own."""
+    for key in table.foreign_key_constraints:
+        local = [column.name for column in key.columns]
+        if any(name not in copy for name in local) or not any(
+            name != "user_id" and copy[name] != original[name] for name in local
+        ):
+            continue
+        parent = key.referred_table
+        remote = [element.column.name for element in key.elements]
+        where = " AND ".join(f"t.{name} = r.{name}" for name in remote)
+        record = f"jsonb_populate_record(NULL::{parent.name}, $1::jsonb)"
+        found = dict(zip(remote, (original[name] for name in local), strict=True))
+        row = json.loads(
+            await conn.fetchval(
+                f"SELECT to_jsonb(t)::text FROM {parent.name} AS t, {record} AS r WHERE {where}",
+                json.dumps(found),
+            )
+        )
+        fresh = {name: value for name, value in row.items() if not parent.c[name].computed}
+        fresh |= dict(zip(remote, (copy[name] for name in local), strict=True))
+        columns = ", ".join(fresh)
+        await conn.execute(
+            f"INSERT INTO {parent.name} ({columns}) SELECT {columns} FROM {record}", json.dumps(fresh)
+        )
+
+
 async def _write_and_check(conn: Any, table_name: str) -> None:
     table = metadata.tables[table_name]
     if True:
@@ -130,7 +158,9 @@ async def _write_and_check(conn: Any, table_name: str) -> None:
             f"SELECT to_jsonb(t)::text FROM {table_name} AS t ORDER BY random() LIMIT 1"
         )
         assert row_json is not None, f"no row in {table_name} to copy"
-        copy = _fresh_copy(table, json.loads(row_json))
+        original = json.loads(row_json)
+        copy = _fresh_copy(table, original)
+        await _copy_parents(conn, table, original, copy)
         on_user_chain = table.info["tenancy"] in ("user", "handle")
         chain = uuid.UUID(copy["user_id"]) if on_user_chain else NIL
         before = int(

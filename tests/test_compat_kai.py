@@ -59,7 +59,7 @@ async def test_seed_lookup_by_user_returns_only_the_acting_users_session(as_app:
         "balanced",
     )
     assert row["legal_acknowledged"] is True
-    # Stored as the string "yes" (wrong JSON type): read as the seed's DEFAULT FALSE, not an error.
+    # Not answered: the seed's DEFAULT FALSE.
     assert row["onboarding_complete"] is False
     # Asking for bob's rows while acting as alice finds nothing.
     assert await seed_query(as_app, alice.user_id, "kai", BY_USER, bob.user_id) == []

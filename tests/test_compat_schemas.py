@@ -28,8 +28,14 @@ PROFILES_DOC = Path(__file__).resolve().parent.parent / "docs" / "profiles.md"
 REVISION = migrate.script_directory().get_revision("0003").module
 AUDIT_REVISION = migrate.script_directory().get_revision("0005").module
 VAULT_REVISION = migrate.script_directory().get_revision("0009").module
+DECISIONS_REVISION = migrate.script_directory().get_revision("0010").module
 REVISION_VIEWS = {(schema, view) for schema, views in REVISION.VIEWS.items() for view, _ in views}
-SERVED_VIEWS = REVISION_VIEWS | set(AUDIT_REVISION.COMPAT_VIEWS) | set(VAULT_REVISION.COMPAT_VIEWS)
+SERVED_VIEWS = (
+    REVISION_VIEWS
+    | set(AUDIT_REVISION.COMPAT_VIEWS)
+    | set(VAULT_REVISION.COMPAT_VIEWS)
+    | {(schema, view) for schema, view, _ in DECISIONS_REVISION.VIEWS}
+)
 
 COMPAT_VIEWS = """
 SELECT n.nspname AS schema, c.relname AS view, c.reloptions, pg_get_viewdef(c.oid) AS definition

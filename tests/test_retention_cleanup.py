@@ -81,7 +81,11 @@ async def test_cleanup_old_data_leaves_rules_that_promise_an_archive_to_retentio
     await _as_app_in_devassist(scratch, None, CLEANUP_OLD_DATA)
     assert await scratch.ids("messages") == {old[1]["id"]}  # 90 days active, then 1 year archived
     summary = await scratch.service().run()
-    assert [(r.table, r.archived, r.deleted) for r in summary.tables] == [("messages", 1, 1)]
+    # decisions: the profile's rule runs too (revision 0010), with nothing due.
+    assert [(r.table, r.archived, r.deleted) for r in summary.tables] == [
+        ("messages", 1, 1),
+        ("decisions", 0, 0),
+    ]
 
 
 async def test_the_operator_principal_gives_the_application_role_nothing(scratch: Scratch) -> None:

@@ -179,7 +179,8 @@ async def test_primary_keys_are_uuids_led_by_user_id(owner) -> None:
     keys = {row["table_name"]: (list(row["columns"]), set(row["types"])) for row in rows}
     assert keys.pop("users") == (["user_id"], {"uuid"})
     for table in USER_TABLES[1:]:
-        assert keys.pop(table) == (["user_id", "id"], {"uuid"}), table
+        if table in FOUNDATION_TABLES:  # later tables: their own tests (tests/test_decisions.py)
+            assert keys.pop(table) == (["user_id", "id"], {"uuid"}), table
     assert keys == {table: (["id"], {"uuid"}) for table in (*CATALOG_TABLES, "service_keys")}
 
 

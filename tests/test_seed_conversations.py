@@ -25,8 +25,10 @@ from seed_helpers import (
     add_agent_session,
     add_api_key,
     add_conversation,
+    add_decision,
     add_message,
     add_messages_in_bulk,
+    add_onboarding,
     add_persona,
     add_persona_activation,
     add_user_session,
@@ -343,6 +345,8 @@ async def test_user_delete_cascades_to_every_user_table(as_app, make_user) -> No
         await add_message(
             conn, user.user_id, conversation, parent_message_id=parent, agent_session_id=session
         )
+        await add_decision(conn, user.user_id, agent_session_id=session, conversation_id=conversation)
+        await add_onboarding(conn, user.user_id, session)
         before = {table: await count(conn, table, user.user_id) for table in USER_TABLES}
         assert all(before.values()), before
         assert await conn.execute("DELETE FROM users WHERE user_id = $1", user.user_id) == "DELETE 1"

@@ -101,6 +101,15 @@ SEED_INDEXES: dict[str, tuple[str, str]] = {
     "ix_messages_agent_name": ("messages", "btree (agent_name) WHERE (agent_name IS NOT NULL)"),
     "ix_messages_role": ("messages", "btree (role)"),
     "ix_messages_created_at": ("messages", "btree (created_at)"),
+    # 000 idx_kai_decisions_ticker, 002 "agent_decisions.decision_type needs index", 002 index on
+    # session_id; 000 idx_kai_decisions_user and recent-first listing are pk_decisions read backwards.
+    "ix_decisions_user_subject": ("decisions", "btree (user_id, subject, id DESC)"),
+    "ix_decisions_user_type": ("decisions", "btree (user_id, decision_type, id DESC)"),
+    "ix_decisions_agent_session": (
+        "decisions",
+        "btree (user_id, agent_session_id) WHERE (agent_session_id IS NOT NULL)",
+    ),
+    "pk_decisions": ("decisions", "btree (user_id, id)"),
 }
 
 

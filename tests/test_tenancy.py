@@ -13,6 +13,7 @@ from agentkeep.agent_sessions.models import AgentSessionUpdate, NewAgentSession
 from agentkeep.agents.models import NewAgent
 from agentkeep.conversations.models import ConversationUpdate, NewConversation
 from agentkeep.database.roles import APP_ROLE
+from agentkeep.decisions.models import FeedbackChange, NewDecision, OnboardingChange
 from agentkeep.errors import Forbidden, NotFound
 from agentkeep.ids import new_id
 from agentkeep.keep import Keep
@@ -44,7 +45,12 @@ async def _fill(keep: Keep, user_id: uuid.UUID) -> dict[str, Any]:
     message = await keep.messages.append(user_id, conversation.id, NewMessage(role="user", content="private"))
     key = await keep.access_keys.create(user_id)
     await keep.provider_keys.set(user_id, "openai", "sk-test-" + uuid.uuid4().hex)  # and its vault key
+    decision = await keep.decisions.create(
+        user_id, NewDecision(decision_type="buy", agent_session_id=agent_session.id, rationale="private")
+    )
+    await keep.onboarding.set(user_id, agent_session.id, OnboardingChange(risk_profile="balanced"))
     return {
+        "decision": decision,
         "user_session": started.session,
         "agent_session": agent_session,
         "activation": activation,
@@ -214,6 +220,11 @@ async def test_the_sdk_gives_one_user_nothing_of_another(keep: Keep, make_user: 
         keep.agent_sessions.update(alice.user_id, bobs["agent_session"].id, AgentSessionUpdate(version=1)),
         keep.user_sessions.get(alice.user_id, bobs["user_session"].id),
         keep.access_keys.revoke(alice.user_id, bobs["key"].id),
+        keep.decisions.get(alice.user_id, bobs["decision"].id),
+        keep.decisions.set_feedback(
+            alice.user_id, bobs["decision"].id, FeedbackChange(user_feedback="rejected")
+        ),
+        keep.onboarding.get(alice.user_id, bobs["agent_session"].id),
     ]
     for attempt in attempts:
         with pytest.raises(NotFound):
@@ -225,6 +236,8 @@ async def test_the_sdk_gives_one_user_nothing_of_another(keep: Keep, make_user: 
     assert (await keep.conversations.get(bob.user_id, conversation.id)).title == "secret"
     assert [m.content for m in await keep.messages.latest(bob.user_id, conversation.id)] == ["private"]
     assert (await keep.access_keys.list(bob.user_id))[0].revoked_at is None
+    assert (await keep.decisions.list(alice.user_id)).items == []
+    assert (await keep.decisions.get(bob.user_id, bobs["decision"].id)).user_feedback is None
 
 
 async def test_catalogs_are_read_by_all_and_written_by_services_only(keep: Keep, make_user: Any) -> None:

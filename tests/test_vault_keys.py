@@ -164,3 +164,17 @@ async def test_a_new_key_after_destroy_takes_the_next_version(keep: Keep, make_u
         await keep.keyring.destroy(tx.driver, user.user_id)
         again = await keep.keyring.current(tx.driver, user.user_id)
     assert again.version == 2
+
+
+async def test_encrypt_sensitive_is_bound_to_its_user_and_place(keep: Keep, make_user: Any) -> None:
+    """Seed 001's encrypt_sensitive/decrypt_sensitive, served by the vault in the application."""
+    alice, bob = await make_user(), await make_user()
+    place = {"table": "notes", "column": "body", "row_id": "42"}
+    sealed = await keep.vault.encrypt_sensitive(alice.user_id, "diagnosis: canary-sensitive", **place)
+    assert b"canary-sensitive" not in sealed
+    assert await keep.vault.decrypt_sensitive(alice.user_id, sealed, **place) == "diagnosis: canary-sensitive"
+    with pytest.raises(cipher.DecryptionError) as caught:
+        await keep.vault.decrypt_sensitive(alice.user_id, sealed, **(place | {"row_id": "43"}))
+    assert "canary" not in str(caught.value)
+    with pytest.raises((cipher.DecryptionError, KeyNotFound)):
+        await keep.vault.decrypt_sensitive(bob.user_id, sealed, **place)

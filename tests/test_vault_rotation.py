@@ -22,7 +22,7 @@ from agentkeep.keep import Keep
 from agentkeep.principal import Principal
 from agentkeep.vault.fields import EncryptedColumn, EncryptedColumns
 from agentkeep.vault.service import VaultService
-from conftest import ON_CITUS
+from audit_support import ON_CITUS
 
 TABLE = "vault_rotation_rows"
 COLUMN = EncryptedColumn(TABLE, "secret")

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
+from agentkeep.decisions import tables as decisions
 from agentkeep.provider_keys import tables as provider_keys
 from agentkeep.vault.fields import EncryptedColumns
 
-ENCRYPTED_COLUMNS = EncryptedColumns.gather(provider_keys.ENCRYPTED_COLUMNS)
+ENCRYPTED_COLUMNS = EncryptedColumns.gather(provider_keys.ENCRYPTED_COLUMNS, decisions.ENCRYPTED_COLUMNS)

@@ -14,6 +14,7 @@ from agentkeep.database.bootstrap import ensure_database
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.engine import Database
 from agentkeep.database.urls import DatabaseUrls
+from agentkeep.decisions.service import DecisionService, OnboardingService
 from agentkeep.encrypted import ENCRYPTED_COLUMNS
 from agentkeep.errors import ConfigurationError
 from agentkeep.messages.service import MessageService
@@ -60,6 +61,8 @@ class Keep:
         self.audit = AuditService(database)
         self.operators = OperatorService(database)
         self.provider_keys = ProviderKeyService(database, self.keyring)
+        self.decisions = DecisionService(database, self.keyring)
+        self.onboarding = OnboardingService(database)
         self.vault = VaultService(database, self.keyring, ENCRYPTED_COLUMNS)
         self.privacy = PrivacyService(database, self.keyring, ENCRYPTED_COLUMNS)
 

@@ -16,6 +16,7 @@ from agentkeep.audit.tables import audit_chain_heads, audit_log
 from agentkeep.conversations.tables import conversations
 from agentkeep.database.declared import DeclaredSchema, constraint_fields
 from agentkeep.database.metadata import metadata, vocabulary_check_name, vocabulary_columns
+from agentkeep.decisions.tables import decisions, onboarding_answers
 from agentkeep.messages.tables import messages
 from agentkeep.personas.tables import persona_activations, personas
 from agentkeep.profiles.tables import profiles, vocabulary_terms
@@ -32,8 +33,10 @@ __all__ = [
     "audit_chain_heads",
     "audit_log",
     "conversations",
+    "decisions",
     "messages",
     "metadata",
+    "onboarding_answers",
     "persona_activations",
     "personas",
     "profiles",

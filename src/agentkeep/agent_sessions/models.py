@@ -35,6 +35,11 @@ class NewAgentSession(Input):
         default=False,
         description="Start from the context of this user's latest session of the same agent_type.",
     )
+    carry_context_from: uuid.UUID | None = Field(
+        default=None,
+        description="Start from the context of this earlier session of the user (any agent_type); "
+        "the new context's keys win over the carried ones.",
+    )
 
 
 class AgentSessionUpdate(Input):

@@ -29,11 +29,25 @@ class AgentSessionService:
 
     async def create(self, actor: Actor, new: NewAgentSession) -> AgentSession:
         user_id = acting_user(actor)
-        values = new.model_dump(exclude={"carry_context"}) | {"user_id": user_id, "id": new_id()}
+        if new.carry_context and new.carry_context_from is not None:
+            raise InvalidInput(
+                "give carry_context or carry_context_from, not both", field="carry_context_from"
+            )
+        values = new.model_dump(exclude={"carry_context", "carry_context_from"}) | {
+            "user_id": user_id,
+            "id": new_id(),
+        }
         async with self._database.transaction(as_principal(actor)) as tx:
             if new.carry_context:
                 carried = await repository.latest_context(tx.conn, user_id, new.agent_type) or {}
                 values["context"] = carried | new.context
+            elif new.carry_context_from is not None:
+                earlier = await repository.get(tx.conn, user_id, new.carry_context_from)
+                if earlier is None:
+                    raise NotFound(
+                        "the agent session to carry context from was not found", field="carry_context_from"
+                    )
+                values["context"] = earlier["context"] | new.context
             row = await repository.insert(tx.conn, values)
         return read_one(AgentSession, row, what=WHAT)
 

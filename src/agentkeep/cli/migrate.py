@@ -22,26 +22,54 @@ from agentkeep.cli.output import (
 from agentkeep.database import migrate as migrations
 from agentkeep.database.engine import Database
 from agentkeep.errors import AgentkeepError
+from agentkeep.profiles import seed_tables
+from agentkeep.profiles.loader import load_profile
 
 migrate_app = typer.Typer(no_args_is_help=True, help="Apply, revert and inspect schema migrations.")
 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="A profile (name or file) whose seed's table names --table and status also know "
+        "(e.g. kai: kai_sessions, kai_decisions). Default: AGENTKEEP_PROFILE.",
+    ),
+]
+
+
+def _compatibility_schema(spec: str | None) -> str | None:
+    if spec is None:
+        return None
+    try:
+        return load_profile(spec).profile.compatibility_schema
+    except AgentkeepError as exc:
+        fail(exc.detail)
+
+
+def _revision_creating(name: str, schema: str | None) -> str:
+    table = seed_tables.table_for(name, schema)
+    try:
+        return migrations.revision_creating(table)
+    except AgentkeepError as exc:
+        known = ", ".join(seed_tables.SEED_TABLES.get(schema or "", {}))
+        fail(f"{exc.detail} (nor does the {schema} seed name one: {known})" if known else exc.detail)
 
 
 @migrate_app.command("up")
 def migrate_up(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
     table_name: Annotated[
-        str | None, typer.Option("--table", help="Migrate just far enough to create this table.")
+        str | None,
+        typer.Option("--table", help="Migrate just far enough to create this table (or the seed's table)."),
     ] = None,
+    profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Apply migrations up to REVISION (default: all)."""
     loaded = settings()
-    try:
-        target = migrations.revision_creating(table_name) if table_name else revision
-    except AgentkeepError as exc:
-        fail(exc.detail)
+    schema = _compatibility_schema(profile or loaded.profile)
+    target = _revision_creating(table_name, schema) if table_name else revision
     run(with_database(loaded, lambda db: migrations.upgrade(db, target)))
     if as_json:
         print_json({"migrated": "up", "revision": target})
@@ -93,16 +121,24 @@ def _confirm(revision: str, other_connections: int) -> None:
 
 
 @migrate_app.command("status")
-def migrate_status(as_json: JsonOption = False) -> None:
-    """Each revision, applied or pending, and the tables it creates."""
-    rows = run(with_database(settings(), migrations.status))
+def migrate_status(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
+    """Each revision, applied or pending, and the tables it creates (with the profile's seed names)."""
+    loaded = settings()
+    names = seed_tables.seed_names(_compatibility_schema(profile or loaded.profile))
+    rows = run(with_database(loaded, migrations.status))
     if as_json:
-        print_json({"revisions": [dataclasses.asdict(row) for row in rows]})
+        revisions = [
+            dataclasses.asdict(row)
+            | {"seed_tables": {t: list(names[t]) for t in row.creates_tables if t in names}}
+            for row in rows
+        ]
+        print_json({"revisions": revisions})
         return
     listing = table("revision", "state", "description", "tables")
     for row in rows:
         state = "[green]applied[/green]" if row.is_applied else "[yellow]pending[/yellow]"
-        listing.add_row(row.revision, state, row.description, ", ".join(row.creates_tables))
+        tables = [f"{t} ({', '.join(names[t])})" if t in names else t for t in row.creates_tables]
+        listing.add_row(row.revision, state, row.description, ", ".join(tables))
     out.print(listing)
 
 

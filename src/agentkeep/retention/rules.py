@@ -17,9 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentkeep.errors import AgentkeepError
 from agentkeep.profiles.model import Profile, RetentionRule
 
-# The tables revision 0007 gives the operator read and delete policies on. A rule on another
-# existing table is refused: the owner could not see (so not archive) its rows.
-OPERABLE_TABLES = ("messages", "conversations", "agent_sessions", "user_sessions", "persona_activations")
+# The tables revisions 0007 and 0010 give the operator read and delete policies on. A rule on
+# another existing table is refused: the owner could not see (so not archive) its rows.
+OPERABLE_TABLES = (
+    "messages",
+    "conversations",
+    "agent_sessions",
+    "user_sessions",
+    "persona_activations",
+    "decisions",
+    "onboarding_answers",
+)
 # The audit trail refuses every delete (revision 0005): its chains would need an anchor where
 # pruned entries end (a signed head kept outside, docs/audit.md) before entries may go.
 APPEND_ONLY_TABLES = ("audit_log",)

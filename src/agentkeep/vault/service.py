@@ -152,10 +152,14 @@ class VaultService:
         if not found:
             return 0, after
         changes = []
+        keys: dict[int, DataKey] = {}  # one key read per version per batch, not per row
         for row in found:
             envelope = bytes(row[column.column])
             row_id = column.row_id(row)
-            key = await self._keyring.version(driver, user_id, cipher.envelope_key_version(envelope))
+            version = cipher.envelope_key_version(envelope)
+            if version not in keys:
+                keys[version] = await self._keyring.version(driver, user_id, version)
+            key = keys[version]
             plaintext = key.unseal(column.table, column.column, row_id, envelope)
             changes.append(
                 {name: row[name] for name in column.row_key_columns}
