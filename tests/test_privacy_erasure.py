@@ -17,6 +17,7 @@ from agentkeep.conversations.models import NewConversation
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.engine import Database
 from agentkeep.database.urls import asyncpg_dsn
+from agentkeep.decisions.models import NewDecision
 from agentkeep.errors import NotFound
 from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
@@ -32,7 +33,7 @@ from privacy_support import seal_secret
 
 async def _user_full_of_canaries(keep: Keep) -> tuple[uuid.UUID, list[str], bytes]:
     mark = uuid.uuid4().hex[:10]
-    canaries = [f"erasecanary{n}x{mark}" for n in range(7)]
+    canaries = [f"erasecanary{n}x{mark}" for n in range(9)]
     user = await keep.users.create(
         NewUser(email=f"{canaries[0]}@example.com", username=canaries[1], full_name=canaries[2])
     )
@@ -40,6 +41,9 @@ async def _user_full_of_canaries(keep: Keep) -> tuple[uuid.UUID, list[str], byte
     await keep.messages.append(user.user_id, chat.id, NewMessage(role="user", content=canaries[4]))
     await keep.user_sessions.start(user.user_id, NewUserSession(user_agent=canaries[5]))
     envelope = await seal_secret(keep, user.user_id, canaries[6])
+    await keep.decisions.create(
+        user.user_id, NewDecision(decision_type="review", subject=canaries[7], rationale=canaries[8])
+    )
     return user.user_id, canaries, envelope
 
 
@@ -71,6 +75,7 @@ async def test_erasure_leaves_no_canary_no_key_and_the_chains_verify(keep: Keep,
     assert report.data_keys_destroyed >= 1
     assert report.rows_deleted["users"] == 1 and report.rows_deleted["messages"] == 1
     assert report.rows_deleted["conversations"] == 1 and report.rows_deleted["user_sessions"] == 1
+    assert report.rows_deleted["decisions"] == 1 and report.rows_deleted["vault_keys"] >= 1
     assert report.audit_entries_redacted >= report.total_rows
     assert await tables_holding(database, canaries) == []
     dump = await _pg_dump(database)

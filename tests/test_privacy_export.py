@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from agentkeep.decisions.models import NewDecision
 from agentkeep.errors import NotFound
 from agentkeep.keep import Keep
 from agentkeep.privacy.holdings import holding_tables
@@ -31,6 +32,8 @@ async def test_export_holds_everything_of_the_user_and_nothing_of_others(keep: K
     other = await user_with_rows(keep, text=f"theirs {mark}", messages=2)
     secret = f"sk-sealed-secret-{mark}"
     await seal_secret(keep, user.user_id, secret)
+    why = f"sealed rationale {mark}"
+    decision = await keep.decisions.create(user.user_id, NewDecision(decision_type="review", rationale=why))
 
     document, total, progressed = await _export(keep, user.user_id)
 
@@ -46,6 +49,9 @@ async def test_export_holds_everything_of_the_user_and_nothing_of_others(keep: K
     text = json.dumps(document)
     assert f"theirs {mark}" not in text and str(other.user_id) not in text
     assert secret in text  # decrypted, not as its envelope
+    exported = {row["id"]: row for row in tables["decisions"]}
+    assert exported[str(decision.id)]["rationale_sealed"] == why  # the profile seals it; here in clear
+    assert len(tables["decisions"]) == 2  # and user_with_rows' own
     # Credential hashes are named as withheld and are not in the document.
     assert "password_hash" in document["withheld"]["users"]  # type: ignore[index]
     assert all("password_hash" not in row for row in tables["users"])
