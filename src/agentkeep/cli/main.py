@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from agentkeep.cli import server
+from agentkeep.cli import privacy, server
 from agentkeep.cli.accounts import keys_app, operator_keys_app, users_app
 from agentkeep.cli.audit import audit_app
 from agentkeep.cli.decisions import decisions_app
@@ -34,6 +34,8 @@ app = typer.Typer(
     help="agentkeep: the system of record for AI agents.",
 )
 app.add_typer(migrate_app, name="migrate")
+users_app.command("export")(privacy.export)
+users_app.command("erase")(privacy.erase)
 app.add_typer(users_app, name="users")
 keys_app.command("rotate")(rotate)
 keys_app.command("rotate-master")(rotate_master)

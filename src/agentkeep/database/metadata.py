@@ -24,6 +24,9 @@ USER_TABLE: dict[str, Any] = {"tenancy": "user"}
 CATALOG_TABLE: dict[str, Any] = {"tenancy": "catalog"}
 # Operator-only tables the application role may read but not write.
 OPERATOR_TABLE: dict[str, Any] = {"tenancy": "operator"}
+# Column.info of a column holding a credential's hash or a wrapped key: kept out of a user's data
+# export (docs/privacy.md) — it tells nothing about the person and would help guess the secret.
+CREDENTIAL_COLUMN: dict[str, Any] = {"credential": True}
 
 
 def user_id_column() -> sa.Column[Any]:

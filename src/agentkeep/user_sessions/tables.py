@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from agentkeep.database.metadata import (
+    CREDENTIAL_COLUMN,
     USER_TABLE,
     id_column,
     jsonb,
@@ -27,7 +28,7 @@ user_sessions = sa.Table(
     metadata,
     user_id_column(),
     id_column(),
-    sa.Column("token_hash", sa.LargeBinary, nullable=False),
+    sa.Column("token_hash", sa.LargeBinary, nullable=False, info=CREDENTIAL_COLUMN),
     sa.Column("session_type", sa.String(50), nullable=False, server_default="interactive"),
     *vocabulary_column("user_sessions", "session_type", "user_session_type"),
     jsonb("session_context"),

@@ -14,7 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from agentkeep.database.metadata import USER_TABLE, jsonb, metadata, timestamps, version_column
+from agentkeep.database.metadata import (
+    CREDENTIAL_COLUMN,
+    USER_TABLE,
+    jsonb,
+    metadata,
+    timestamps,
+    version_column,
+)
 
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 
@@ -25,7 +32,7 @@ users = sa.Table(
     sa.Column("email", sa.String(255), nullable=False),
     sa.Column("username", sa.String(100)),
     sa.Column("full_name", sa.String(255)),
-    sa.Column("password_hash", sa.Text),
+    sa.Column("password_hash", sa.Text, info=CREDENTIAL_COLUMN),
     sa.Column("auth_provider", sa.String(50), nullable=False, server_default="local"),
     sa.Column("auth_external_id", sa.String(255)),
     sa.Column("timezone", sa.String(50), nullable=False, server_default="UTC"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from agentkeep.database.metadata import (
+    CREDENTIAL_COLUMN,
     OPERATOR_TABLE,
     USER_TABLE,
     metadata,
@@ -24,7 +25,7 @@ vault_keys = sa.Table(
     user_id_column(),
     sa.Column("version", sa.Integer, primary_key=True),
     # AES-GCM of the data key under the master key; NULL once destroyed. Never the key itself.
-    sa.Column("wrapped_key", sa.LargeBinary),
+    sa.Column("wrapped_key", sa.LargeBinary, info=CREDENTIAL_COLUMN),
     sa.Column("master_key_id", sa.String(200), nullable=False),
     sa.Column("master_version", sa.Integer, nullable=False),
     sa.Column("state", sa.String(20), nullable=False, server_default=sa.text("'active'")),

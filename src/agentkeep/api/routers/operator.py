@@ -10,11 +10,14 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
 from agentkeep.api.dependencies import KeepDep, OperatorPrincipalDep
+from agentkeep.api.routers.users import Confirmed
 from agentkeep.audit.models import RedactResult, VerifyReport
 from agentkeep.operators.models import UserActivity
 from agentkeep.pagination import MAX_PAGE_SIZE, Page
+from agentkeep.privacy.models import ErasureReport
 
 router = APIRouter(prefix="/api/operator", tags=["operator"])
 
@@ -51,3 +54,23 @@ async def audit_heads(keep: KeepDep, principal: OperatorPrincipalDep) -> dict[st
 async def redact_audit(keep: KeepDep, principal: OperatorPrincipalDep, user_id: uuid.UUID) -> RedactResult:
     """Remove a user's personal content from the audit trail; the chains still verify."""
     return RedactResult(user_id=user_id, redacted=await keep.audit.redact(user_id))
+
+
+@router.get(
+    "/users/{user_id}/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/json": {}}}},
+)
+async def export_user(
+    keep: KeepDep, principal: OperatorPrincipalDep, user_id: uuid.UUID
+) -> StreamingResponse:
+    """A data-subject access request: everything held about the user, decrypted (docs/privacy.md)."""
+    return StreamingResponse(await keep.privacy.start_export(user_id), media_type="application/json")
+
+
+@router.post("/users/{user_id}/erase")
+async def erase_user(
+    keep: KeepDep, principal: OperatorPrincipalDep, user_id: uuid.UUID, confirm: Confirmed
+) -> ErasureReport:
+    """Erase a user: data keys destroyed, rows deleted, audit entries redacted (docs/privacy.md)."""
+    return await keep.privacy.erase(user_id)

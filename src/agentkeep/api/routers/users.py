@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi.responses import StreamingResponse
+from pydantic import AfterValidator
 
+from agentkeep.actors import acting_user
 from agentkeep.api.dependencies import KeepDep, ServicePrincipalDep, UserPrincipalDep
 from agentkeep.errors import Forbidden
+from agentkeep.privacy.models import ErasureReport
 from agentkeep.users.models import NewUser, User, UserUpdate
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -52,3 +56,31 @@ async def update_me(
 @router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def delete_me(keep: KeepDep, principal: UserPrincipalDep) -> None:
     await keep.users.delete(principal)
+
+
+@router.get(
+    "/me/export", response_class=StreamingResponse, responses={200: {"content": {"application/json": {}}}}
+)
+async def export_me(keep: KeepDep, principal: UserPrincipalDep) -> StreamingResponse:
+    """Everything agentkeep holds about you, decrypted, as one JSON document (docs/privacy.md)."""
+    return StreamingResponse(
+        await keep.privacy.start_export(acting_user(principal)), media_type="application/json"
+    )
+
+
+def _must_be_true(confirm: bool) -> bool:
+    if not confirm:
+        raise ValueError("erasure cannot be undone: send confirm=true")
+    return confirm
+
+
+Confirmed = Annotated[
+    bool, Query(description="Must be true: erasure cannot be undone."), AfterValidator(_must_be_true)
+]
+"""An erasure's confirmation: a query parameter that must be ``true`` (else a 422 naming it)."""
+
+
+@router.post("/me/erase")
+async def erase_me(keep: KeepDep, principal: UserPrincipalDep, confirm: Confirmed) -> ErasureReport:
+    """Erase yourself: your data keys, every row, your audit entries' content (docs/privacy.md)."""
+    return await keep.privacy.erase(acting_user(principal))
