@@ -15,6 +15,7 @@ from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.engine import Database
 from agentkeep.database.urls import DatabaseUrls
 from agentkeep.errors import ConfigurationError
+from agentkeep.governance.service import GovernanceService
 from agentkeep.messages.service import MessageService
 from agentkeep.operators.service import OperatorService
 from agentkeep.personas.service import PersonaService
@@ -49,6 +50,7 @@ class Keep:
         self.profile = ProfileService(database)
         self.audit = AuditService(database)
         self.operators = OperatorService(database)
+        self.governance = GovernanceService(database)
 
     @classmethod
     async def connect(

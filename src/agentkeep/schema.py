@@ -16,6 +16,7 @@ from agentkeep.audit.tables import audit_chain_heads, audit_log
 from agentkeep.conversations.tables import conversations
 from agentkeep.database.declared import DeclaredSchema, constraint_fields
 from agentkeep.database.metadata import metadata, vocabulary_check_name, vocabulary_columns
+from agentkeep.governance.tables import RULE_FIELDS, governance_events
 from agentkeep.messages.tables import messages
 from agentkeep.personas.tables import persona_activations, personas
 from agentkeep.profiles.tables import profiles, vocabulary_terms
@@ -30,6 +31,7 @@ __all__ = [
     "audit_chain_heads",
     "audit_log",
     "conversations",
+    "governance_events",
     "messages",
     "metadata",
     "persona_activations",
@@ -50,6 +52,7 @@ SCHEMA = DeclaredSchema(
     constraint_fields={
         **constraint_fields(metadata),
         **{vocabulary_check_name(table, column): column for table, column, _ in vocabulary_columns(metadata)},
+        **RULE_FIELDS,
     },
 )
 

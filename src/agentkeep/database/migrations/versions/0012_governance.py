@@ -1,0 +1,344 @@
+"""governance: governance_events, the gates on agent sessions, active_agent_sessions
+
+Revision ID: 0012
+Revises: 0008
+Create Date: 2026-11-23 18:00:00.000000
+
+- ``governance_events`` (seed 001): a user table, PK (user_id, id), composite FK to its agent
+  session ON DELETE CASCADE, in monthly partitions of its UUIDv7 id like ``messages`` (one for
+  this month and the next; the server's partition pass makes the following ones). Rows are never
+  changed: the application role may SELECT and INSERT only. ``framework_type`` is tied to the
+  profile vocabulary ``governance_framework`` (0004's way: generated column, FK, trigger);
+  ``event_type`` is 001's CHECK of eight types, which the gates below read. Audited from the
+  start; the owner acting as operator reads it (profile apply, audit verify) and deletes it
+  (retention: 001 keeps governance events seven years).
+- The gates (docs/governance.md), triggers on ``agent_sessions`` whatever writes it:
+  ``trg_agent_sessions_governance`` (BEFORE): the cost limit moves a session to ``blocked`` with
+  a ``cost_validation`` event; ``running`` needs an approval event when the profile requires it
+  (001's check_governance_approval) and a closed circuit breaker. ``trg_agent_sessions_failed``
+  (AFTER): the circuit breaker trips. The status machine lets approved, running and paused
+  sessions be blocked, and ``ck_agent_sessions_within_cost_limit`` admits a blocked session over
+  its limit (the cost that passed it is kept).
+- ``active_agent_sessions`` (001) in ``public`` (over agentkeep's tables) and in ``devassist``
+  (the seed's text), both security_invoker; for an operator ``operator_active_agent_sessions``
+  (SECURITY DEFINER, owned by ``agentkeep_operator``, audits each user it returns, like 0008).
+- ``devassist.governance_events`` by the seed's names.
+
+Table, column and term names are literals: later changes to the profiles do not change this revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql as pg
+
+from agentkeep.database.migrations import ddl, partitioning
+from agentkeep.database.migrations import governance_sql_0012 as sql
+from agentkeep.database.roles import APP_ROLE, OPERATOR_ROLE
+
+revision: str = "0012"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+creates_tables: tuple[str, ...] = ("governance_events",)
+
+IS_OPERATOR = "coalesce(current_setting('agentkeep.principal', true), '') = 'operator'"
+# default.toml 1.0.0's frameworks (001's four), so events can be written before a profile is applied.
+FRAMEWORKS = ("sarah_three_questions", "alex_3am_test", "consensus", "emergency")
+EVENT_TYPES = (
+    "pre_agent_spawn",
+    "post_agent_spawn",
+    "pre_persona_activation",
+    "post_persona_activation",
+    "cost_validation",
+    "consensus_check",
+    "emergency_stop",
+    "circuit_breaker",
+)
+WITHIN_COST_LIMIT = "max_cost_limit IS NULL OR token_cost <= max_cost_limit"
+# The columns operator_active_agent_sessions reads, beyond those 0008 granted.
+OPERATOR_COLUMNS = {
+    "agent_sessions": ("id", "agent_type", "status"),
+    "governance_events": ("user_id", "agent_session_id", "approved"),
+}
+GOVERNANCE_FUNCTIONS = (
+    "governance_gate()",
+    "governance_failure()",
+    "governance_record(uuid, uuid, text, text, jsonb)",
+    "governance_policy()",
+    "governance_relation(regclass, uuid)",
+)
+
+OPERATOR_ACTIVE_AGENT_SESSIONS = f"""
+CREATE FUNCTION operator_active_agent_sessions(p_before uuid DEFAULT NULL, p_limit integer DEFAULT NULL)
+RETURNS TABLE (
+    agent_session_id uuid,
+    user_id uuid,
+    agent_type varchar(100),
+    status varchar(50),
+    token_cost numeric,
+    created_at timestamptz,
+    approvals bigint,
+    rejections bigint
+)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+#variable_conflict use_column
+DECLARE
+    found_row record;
+    last_user uuid;
+BEGIN
+    IF NOT ({IS_OPERATOR}) THEN
+        RAISE EXCEPTION 'operator_active_agent_sessions() needs the operator principal'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    FOR found_row IN
+        SELECT a.id, a.user_id, a.agent_type, a.status, a.token_cost, a.created_at,
+               (SELECT COUNT(*) FROM public.governance_events g
+                 WHERE g.user_id = a.user_id AND g.agent_session_id = a.id AND g.approved = true) AS approvals,
+               (SELECT COUNT(*) FROM public.governance_events g
+                 WHERE g.user_id = a.user_id AND g.agent_session_id = a.id AND g.approved = false) AS rejections
+        FROM public.agent_sessions AS a
+        WHERE a.status IN ('running', 'pending_approval', 'approved')
+          AND (p_before IS NULL OR a.id < p_before)
+        ORDER BY a.id DESC
+        LIMIT p_limit
+    LOOP
+        -- One audit entry per user per call, before that user's first row is returned.
+        IF last_user IS DISTINCT FROM found_row.user_id THEN
+            PERFORM public.operator_audit_read(found_row.user_id, 'active_agent_sessions');
+            last_user := found_row.user_id;
+        END IF;
+        agent_session_id := found_row.id;
+        user_id := found_row.user_id;
+        agent_type := found_row.agent_type;
+        status := found_row.status;
+        token_cost := found_row.token_cost;
+        created_at := found_row.created_at;
+        approvals := found_row.approvals;
+        rejections := found_row.rejections;
+        RETURN NEXT;
+    END LOOP;
+END
+$$
+"""  # noqa: S608 - IS_OPERATOR is a constant, not a value
+
+
+def _create_table() -> None:
+    ddl.create_table(
+        "governance_events",
+        sa.Column("user_id", sa.UUID(), nullable=False),
+        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column("agent_session_id", sa.UUID(), nullable=False),
+        sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("framework_type", sa.String(50), nullable=False),
+        sa.Column(
+            "framework_type_vocabulary",
+            sa.String(63),
+            sa.Computed("'governance_framework'", persisted=True),
+        ),
+        sa.Column("approved", sa.Boolean(), nullable=False),
+        sa.Column("validation_context", pg.JSONB(), server_default=sa.text("'{}'::jsonb"), nullable=False),
+        sa.Column("decision_details", pg.JSONB(), server_default=sa.text("'{}'::jsonb"), nullable=False),
+        sa.Column("decision_reason", sa.Text(), nullable=True),
+        sa.Column("fallback_triggered", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("created_by", sa.String(255), nullable=True),
+        sa.Column(
+            "correlation_id",
+            sa.String(128),
+            server_default=sa.text(
+                "NULLIF(current_setting('agentkeep.correlation_id'::text, true), ''::text)"
+            ),
+            nullable=True,
+        ),
+        sa.CheckConstraint(
+            "event_type IN (" + ", ".join(f"'{t}'" for t in EVENT_TYPES) + ")",
+            name=op.f("ck_governance_events_type_valid"),
+        ),
+        sa.CheckConstraint(
+            "jsonb_typeof(validation_context) = 'object'",
+            name=op.f("ck_governance_events_validation_context_object"),
+        ),
+        sa.CheckConstraint(
+            "jsonb_typeof(decision_details) = 'object'",
+            name=op.f("ck_governance_events_decision_details_object"),
+        ),
+        sa.PrimaryKeyConstraint("user_id", "id", name=op.f("pk_governance_events")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.user_id"], name="fk_governance_events_user_id_users", ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id", "agent_session_id"],
+            ["agent_sessions.user_id", "agent_sessions.id"],
+            name="fk_governance_events_user_id_agent_session_id_agent_sessions",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["framework_type_vocabulary", "framework_type"],
+            ["vocabulary_terms.vocabulary", "vocabulary_terms.term"],
+            name="fk_governance_events_framework_type_terms",
+            ondelete="RESTRICT",
+        ),
+        postgresql_partition_by="RANGE (id)",
+        tenancy="user",
+    )
+    op.create_index(
+        "ix_governance_events_session",
+        "governance_events",
+        ["user_id", "agent_session_id", "event_type", "approved"],
+    )
+    op.create_index("ix_governance_events_type", "governance_events", ["user_id", "event_type", "id"])
+    op.create_index(
+        "ix_governance_events_framework", "governance_events", ["framework_type", "framework_type_vocabulary"]
+    )
+    op.create_index("ix_governance_events_approved", "governance_events", ["approved"])
+    op.create_index("ix_governance_events_created_at", "governance_events", ["created_at"])
+    op.create_index("ix_governance_events_correlation_id", "governance_events", ["correlation_id"])
+    op.create_index(
+        "ix_governance_events_rejected",
+        "governance_events",
+        ["created_at", "decision_reason"],
+        postgresql_where=sa.text("approved = false"),
+    )
+
+
+def _secure_table() -> None:
+    ddl.tenant_policy("governance_events")
+    # An event is never changed: a later decision is a later event.
+    op.execute(f"REVOKE UPDATE, DELETE ON governance_events FROM {APP_ROLE}")
+    for command, name in (("SELECT", "operator_read"), ("DELETE", "operator_delete")):
+        op.execute(
+            f"CREATE POLICY governance_events_{name} ON governance_events FOR {command} TO CURRENT_USER"
+            f" USING ({IS_OPERATOR})"
+        )
+    op.execute(
+        "CREATE TRIGGER trg_governance_events_framework_type_vocabulary BEFORE INSERT OR UPDATE OF framework_type"
+        " ON governance_events FOR EACH ROW EXECUTE FUNCTION"
+        " agentkeep_check_term('governance_events', 'framework_type', 'governance_framework')"
+    )
+    ddl.audit_table("governance_events", "user", ("user_id", "id"))
+
+
+def _partitions() -> None:
+    op.get_bind().execute(
+        sa.text(
+            "SELECT create_monthly_partition('governance_events', month) FROM ("
+            " SELECT date_trunc('month', now() AT TIME ZONE 'UTC')::date AS month"
+            " UNION SELECT (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month')::date"
+            ") AS months ORDER BY month"
+        )
+    )
+    partitioning.name_partition_indexes("governance_events")
+
+
+def _gates() -> None:
+    op.execute(sql.USER_RELATION_CITUS if ddl.citus_installed() else sql.USER_RELATION_PLAIN)
+    for statement in (sql.POLICY, sql.RECORD, sql.GATE, sql.FAILURE):
+        op.execute(statement)
+    for signature in GOVERNANCE_FUNCTIONS:
+        op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+    # The SDK reads the policy the gates apply (it shows no user's rows).
+    op.execute(f"GRANT EXECUTE ON FUNCTION governance_policy() TO {APP_ROLE}")
+    op.execute(sql.TRANSITION)
+    op.execute(
+        "CREATE TRIGGER trg_agent_sessions_governance"
+        " BEFORE INSERT OR UPDATE OF status, token_cost, max_cost_limit ON agent_sessions"
+        " FOR EACH ROW EXECUTE FUNCTION governance_gate()"
+    )
+    op.execute(
+        "CREATE TRIGGER trg_agent_sessions_failed AFTER UPDATE OF status ON agent_sessions FOR EACH ROW"
+        " WHEN (NEW.status = 'failed' AND OLD.status IS DISTINCT FROM 'failed')"
+        " EXECUTE FUNCTION governance_failure()"
+    )
+    op.execute("ALTER TABLE agent_sessions DROP CONSTRAINT ck_agent_sessions_within_cost_limit")
+    op.execute(
+        "ALTER TABLE agent_sessions ADD CONSTRAINT ck_agent_sessions_within_cost_limit"
+        f" CHECK ({WITHIN_COST_LIMIT} OR status = 'blocked')"
+    )
+    # The circuit breaker counts a user's failed sessions of one agent type in a window.
+    op.create_index(
+        "ix_agent_sessions_failures",
+        "agent_sessions",
+        ["user_id", "agent_type", "completed_at"],
+        postgresql_where=sa.text("status = 'failed'"),
+    )
+
+
+def _views() -> None:
+    op.execute(sql.ACTIVE_AGENT_SESSIONS)
+    op.execute(f"GRANT SELECT ON public.active_agent_sessions TO {APP_ROLE}")
+    for view, statement in (
+        ("governance_events", sql.DEVASSIST_GOVERNANCE_EVENTS),
+        ("active_agent_sessions", sql.DEVASSIST_ACTIVE_AGENT_SESSIONS),
+    ):
+        op.execute("SET LOCAL search_path = devassist")
+        op.execute(statement)
+        op.execute("RESET search_path")
+        op.execute(f"ALTER VIEW devassist.{view} SET (security_invoker = true)")
+        op.execute(f"GRANT SELECT ON devassist.{view} TO {APP_ROLE}")
+
+
+def _operator_function() -> None:
+    for table, columns in OPERATOR_COLUMNS.items():
+        op.execute(f"GRANT SELECT ({', '.join(columns)}) ON {table} TO {OPERATOR_ROLE}")
+    op.execute(
+        f"CREATE POLICY governance_events_operator_functions ON governance_events FOR SELECT TO {OPERATOR_ROLE}"
+        f" USING ({IS_OPERATOR})"
+    )
+    op.execute(f"GRANT CREATE ON SCHEMA public TO {OPERATOR_ROLE}")
+    op.execute(OPERATOR_ACTIVE_AGENT_SESSIONS)
+    op.execute(f"ALTER FUNCTION operator_active_agent_sessions(uuid, integer) OWNER TO {OPERATOR_ROLE}")
+    op.execute("REVOKE ALL ON FUNCTION operator_active_agent_sessions(uuid, integer) FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION operator_active_agent_sessions(uuid, integer) TO {APP_ROLE}")
+    op.execute(f"REVOKE CREATE ON SCHEMA public FROM {OPERATOR_ROLE}")
+
+
+def upgrade() -> None:
+    if ddl.citus_installed():
+        op.execute("SET LOCAL citus.enable_unsafe_triggers = on")
+        op.execute("SET LOCAL citus.multi_shard_modify_mode = 'sequential'")
+    terms = sa.table("vocabulary_terms", sa.column("vocabulary"), sa.column("term"), sa.column("position"))
+    for position, term in enumerate(FRAMEWORKS):
+        op.execute(
+            pg.insert(terms)
+            .values(vocabulary="governance_framework", term=term, position=position)
+            .on_conflict_do_nothing()
+        )
+    _create_table()
+    _secure_table()
+    _partitions()
+    _gates()
+    _views()
+    _operator_function()
+
+
+def downgrade() -> None:
+    if ddl.citus_installed():
+        op.execute("SET LOCAL citus.enable_unsafe_triggers = on")
+        op.execute("SET LOCAL citus.multi_shard_modify_mode = 'sequential'")
+    op.execute("DROP FUNCTION operator_active_agent_sessions(uuid, integer)")
+    for table, columns in OPERATOR_COLUMNS.items():
+        if table != "governance_events":
+            revoke = f"REVOKE SELECT ({', '.join(columns)}) ON {table} FROM {OPERATOR_ROLE}"  # noqa: S608
+            op.execute(revoke)
+    op.execute("DROP VIEW devassist.active_agent_sessions")
+    op.execute("DROP VIEW devassist.governance_events")
+    op.execute("DROP VIEW public.active_agent_sessions")
+    op.drop_index("ix_agent_sessions_failures", table_name="agent_sessions")
+    # Sessions blocked over their limit keep the cost that passed it: the old check is NOT VALID.
+    op.execute("ALTER TABLE agent_sessions DROP CONSTRAINT ck_agent_sessions_within_cost_limit")
+    op.execute(
+        f"ALTER TABLE agent_sessions ADD CONSTRAINT ck_agent_sessions_within_cost_limit CHECK ({WITHIN_COST_LIMIT})"
+        " NOT VALID"
+    )
+    op.execute("DROP TRIGGER trg_agent_sessions_failed ON agent_sessions")
+    op.execute("DROP TRIGGER trg_agent_sessions_governance ON agent_sessions")
+    op.execute(sql.TRANSITION_BEFORE)
+    op.drop_table("governance_events")
+    for signature in GOVERNANCE_FUNCTIONS:
+        op.execute(f"DROP FUNCTION {signature}")
+    # The governance_framework terms stay: profile apply owns vocabulary_terms.

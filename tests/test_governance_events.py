@@ -1,0 +1,228 @@
+"""governance_events (seed 001): the table, its compatibility views, tenancy, emergency stop.
+
+docs/seed-mapping.md names these tests; docs/governance.md describes what they show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asyncpg.exceptions import (
+    CheckViolationError,
+    ForeignKeyViolationError,
+    InsufficientPrivilegeError,
+)
+
+from agentkeep.agent_sessions.models import NewAgentSession, StatusChange
+from agentkeep.errors import AgentkeepError, InvalidInput
+from agentkeep.governance.models import Decision, EmergencyStop, NewGovernanceEvent
+from agentkeep.ids import new_id
+from agentkeep.keep import Keep
+from agentkeep.partitions import ensure_partitions
+from agentkeep.principal import Principal
+from governance_support import approved_session, insert_event
+from seed_helpers import refused
+
+SEED_ACTIVE_AGENT_SESSIONS = "SELECT * FROM active_agent_sessions ORDER BY agent_session_id"
+
+
+async def test_events_are_recorded_read_back_and_never_changed(
+    keep: Keep, make_user: Any, as_app: Any
+) -> None:
+    user = await make_user()
+    session = await approved_session(keep, user.user_id)
+    event = await keep.governance.record(
+        user.user_id,
+        NewGovernanceEvent(
+            agent_session_id=session,
+            event_type="pre_persona_activation",
+            framework_type="alex_3am_test",
+            approved=True,
+            validation_context={"question": 3},
+            decision_details={"score": 0.9},
+            decision_reason="passes",
+            fallback_triggered=True,
+            created_by="reviewer",
+        ),
+    )
+    [read] = (await keep.governance.events(user.user_id, agent_session_id=session)).items
+    assert read == event
+    assert (read.fallback_triggered, read.validation_context, read.created_by) == (
+        True,
+        {"question": 3},
+        "reviewer",
+    )
+    async with as_app(Principal.user(user.user_id)) as conn:
+        for statement in ("UPDATE governance_events SET approved = false", "DELETE FROM governance_events"):
+            await refused(conn, InsufficientPrivilegeError, statement)
+        # 001's checks: the eight event types; the framework is a term of the profile.
+        error = await refused(
+            conn,
+            CheckViolationError,
+            "INSERT INTO governance_events"
+            " (user_id, id, agent_session_id, event_type, framework_type, approved)"
+            " VALUES ($1, $2, $3, 'coffee_break', 'consensus', true)",
+            user.user_id,
+            new_id(),
+            session,
+        )
+        assert error.constraint_name == "ck_governance_events_type_valid"
+        with pytest.raises(CheckViolationError, match="vk_governance_events_framework_type"):
+            await insert_event(
+                conn, user.user_id, session, "consensus_check", approved=True, framework="vibes"
+            )
+
+
+async def test_bad_input_names_the_field(keep: Keep, make_user: Any) -> None:
+    user = await make_user()
+    session = await approved_session(keep, user.user_id)
+    with pytest.raises(InvalidInput) as caught:
+        await keep.governance.record(
+            user.user_id,
+            NewGovernanceEvent(
+                agent_session_id=session, event_type="consensus_check", framework_type="x", approved=True
+            ),
+        )
+    assert caught.value.field == "framework_type"
+    with pytest.raises(AgentkeepError) as missing:
+        await keep.governance.approve(user.user_id, user.user_id, Decision())
+    assert missing.value.field == "agent_session_id"
+
+
+async def test_each_user_sees_and_writes_only_their_own_events(
+    keep: Keep, make_user: Any, as_app: Any
+) -> None:
+    alice, bob = await make_user(), await make_user()
+    session = await approved_session(keep, alice.user_id)
+    await keep.governance.approve(alice.user_id, session, Decision())
+    assert (await keep.governance.events(bob.user_id)).items == []
+    with pytest.raises(AgentkeepError):
+        await keep.governance.approve(bob.user_id, session, Decision())
+    async with as_app(Principal.user(bob.user_id)) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM governance_events") == 0
+        assert await conn.fetchval("SELECT count(*) FROM devassist.governance_events") == 0
+        # Bob's own user id with Alice's session: the composite key finds no such session of his.
+        await refused(
+            conn,
+            ForeignKeyViolationError,
+            "INSERT INTO governance_events (user_id, id, agent_session_id,"
+            " event_type, framework_type, approved) VALUES ($1, $2, $3, 'consensus_check',"
+            " 'consensus', true)",
+            bob.user_id,
+            new_id(),
+            session,
+        )
+    async with as_app(Principal.user(alice.user_id)) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM devassist.governance_events") == 1
+
+
+async def test_seed_001_views_by_the_seeds_names(keep: Keep, make_user: Any, as_app: Any) -> None:
+    """devassist.governance_events and 001's active_agent_sessions, the seed's own text."""
+    user, other = await make_user(), await make_user()
+    session = await approved_session(keep, user.user_id)
+    await approved_session(keep, other.user_id)
+    await keep.governance.approve(user.user_id, session, Decision())
+    async with as_app(Principal.user(user.user_id)) as conn:
+        await insert_event(conn, user.user_id, session, "consensus_check", approved=False)
+        row = await conn.fetchrow(
+            "SELECT event_id, agent_session_id, event_type, framework_type, approved, validation_context,"
+            " decision_details, decision_reason, fallback_triggered, created_at, created_by, correlation_id"
+            " FROM devassist.governance_events WHERE approved ORDER BY event_id"
+        )
+        assert (row["agent_session_id"], row["event_type"]) == (session, "pre_agent_spawn")
+        await conn.execute("SET LOCAL search_path = devassist")
+        seed = await conn.fetch(SEED_ACTIVE_AGENT_SESSIONS)
+        await conn.execute("SET LOCAL search_path = public")
+        public = await conn.fetch(SEED_ACTIVE_AGENT_SESSIONS)
+    assert [(r["agent_session_id"], r["status"], r["approvals"], r["rejections"]) for r in seed] == [
+        (session, "approved", 1, 1)
+    ]
+    assert [tuple(r) for r in public] == [tuple(r) for r in seed]
+
+
+async def test_operator_reads_every_users_active_sessions_and_each_read_is_audited(
+    keep: Keep, make_user: Any, owner: Any
+) -> None:
+    user = await make_user()
+    session = await approved_session(keep, user.user_id)
+    await keep.governance.deny(user.user_id, session, Decision())
+    async with keep.database.transaction(Principal.operator()) as tx:
+        rows = (
+            await tx.conn.exec_driver_sql("SELECT * FROM operator_active_agent_sessions(NULL, 1000)")
+        ).all()
+    mine = [row for row in rows if row.user_id == user.user_id]
+    assert [(row.agent_session_id, row.approvals, row.rejections) for row in mine] == [(session, 0, 1)]
+    audited = await owner.fetchval(
+        "SELECT count(*) FROM audit_log WHERE user_id = $1 AND action_type = 'OPERATOR_READ'"
+        " AND new_values ->> 'what' = 'active_agent_sessions'",
+        user.user_id,
+    )
+    assert audited == 1
+
+
+async def test_emergency_stop_blocks_every_live_session_in_one_transaction(
+    keep: Keep, make_user: Any
+) -> None:
+    user, bystander = await make_user(), await make_user()
+    running = await approved_session(keep, user.user_id)
+    await keep.agent_sessions.transition(user.user_id, running, StatusChange(status="running"))
+    waiting = (await keep.agent_sessions.create(user.user_id, NewAgentSession(agent_type="qa"))).id
+    done = await approved_session(keep, user.user_id)
+    await keep.agent_sessions.transition(user.user_id, done, StatusChange(status="cancelled"))
+    untouched = await approved_session(keep, bystander.user_id)
+    result = await keep.governance.emergency_stop(user.user_id, EmergencyStop(reason="runaway agent"))
+    assert {(s.agent_session_id, s.status_before) for s in result.stopped} == {
+        (running, "running"),
+        (waiting, "initializing"),
+    }
+    for session in (running, waiting):
+        assert (await keep.agent_sessions.get(user.user_id, session)).status == "blocked"
+    assert (await keep.agent_sessions.get(user.user_id, done)).status == "cancelled"
+    assert (await keep.agent_sessions.get(bystander.user_id, untouched)).status == "approved"
+    events = (await keep.governance.events(user.user_id)).items
+    assert (
+        sorted((e.event_type, e.approved, e.decision_reason) for e in events)
+        == [("emergency_stop", False, "runaway agent")] * 2
+    )
+    with pytest.raises(AgentkeepError):
+        await keep.agent_sessions.transition(user.user_id, running, StatusChange(status="running"))
+
+
+@pytest.mark.parametrize("round_", range(8))
+async def test_an_emergency_stop_racing_a_start_leaves_no_session_running(
+    keep: Keep, make_user: Any, round_: int
+) -> None:
+    user = await make_user()
+    sessions = [await approved_session(keep, user.user_id) for _ in range(3)]
+
+    async def start(session: Any) -> None:
+        await keep.agent_sessions.transition(user.user_id, session, StatusChange(status="running"))
+
+    outcomes = await asyncio.gather(
+        *[start(s) for s in sessions[: round_ % 3 + 1]],
+        keep.governance.emergency_stop(user.user_id, EmergencyStop(reason="race")),
+        return_exceptions=True,
+    )
+    assert all(not isinstance(o, BaseException) or isinstance(o, AgentkeepError) for o in outcomes), outcomes
+    statuses = [(await keep.agent_sessions.get(user.user_id, s)).status for s in sessions]
+    assert statuses == ["blocked"] * 3
+    stopped = (await keep.governance.events(user.user_id)).items
+    assert len(stopped) == 3 and {e.event_type for e in stopped} == {"emergency_stop"}
+
+
+async def test_partition_maintenance_covers_governance_events(keep: Keep) -> None:
+    async with keep.database.owner_transaction() as conn:
+        await ensure_partitions(conn, months=2)
+        names = (
+            (
+                await conn.exec_driver_sql(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                    " WHERE i.inhparent = 'governance_events'::regclass"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(names) >= 3 and all(name.startswith("governance_events_20") for name in names)
