@@ -28,7 +28,8 @@ PROFILES_DOC = Path(__file__).resolve().parent.parent / "docs" / "profiles.md"
 REVISION = migrate.script_directory().get_revision("0003").module
 AUDIT_REVISION = migrate.script_directory().get_revision("0005").module
 REVISION_VIEWS = {(schema, view) for schema, views in REVISION.VIEWS.items() for view, _ in views}
-SERVED_VIEWS = REVISION_VIEWS | set(AUDIT_REVISION.COMPAT_VIEWS)
+GOVERNANCE_REVISION = migrate.script_directory().get_revision("0012").module
+SERVED_VIEWS = REVISION_VIEWS | set(AUDIT_REVISION.COMPAT_VIEWS) | set(GOVERNANCE_REVISION.COMPAT_VIEWS)
 
 COMPAT_VIEWS = """
 SELECT n.nspname AS schema, c.relname AS view, c.reloptions, pg_get_viewdef(c.oid) AS definition

@@ -31,7 +31,7 @@ from seed_helpers import (
 
 RETENTION_TABLES = set(OPERABLE_TABLES)
 # Revision 0008: the tables the operator functions read (docs/operators.md).
-OPERATOR_FUNCTION_TABLES = {"users", "agent_sessions"}
+OPERATOR_FUNCTION_TABLES = {"users", "agent_sessions", "governance_events"}  # + 0012's
 
 # ---------------------------------------------------------------------------------------------
 # Row-level security (001 policies, 003 policies, 004 security notes)

@@ -79,7 +79,8 @@ governance_events = sa.Table(
     ),
     # Monthly partitions by id (UUIDv7), like messages (docs/partitions.md).
     postgresql_partition_by="RANGE (id)",
-    info=USER_TABLE,
+    # Rows are only ever inserted (and deleted with their session, user, or by retention).
+    info={**USER_TABLE, "append_only": True},
 )
 
 # The gates' refusals (migration 0012) name these as constraints of the status column (and the

@@ -65,6 +65,8 @@ OPERATOR_COLUMNS = {
     "agent_sessions": ("id", "agent_type", "status"),
     "governance_events": ("user_id", "agent_session_id", "approved"),
 }
+# The views this revision adds to the compatibility schemas (tests/test_compat_schemas.py reads them).
+COMPAT_VIEWS = (("devassist", "governance_events"), ("devassist", "active_agent_sessions"))
 GOVERNANCE_FUNCTIONS = (
     "governance_gate()",
     "governance_failure()",
