@@ -146,9 +146,15 @@ async def test_operator_function_exposes_only_the_columns_it_needs(owner: asyncp
         OPERATOR_ROLE,
     )
     assert [tuple(row) for row in granted] == [
+        ("agent_sessions", "agent_type"),  # + revision 0012's operator_active_agent_sessions
         ("agent_sessions", "created_at"),
+        ("agent_sessions", "id"),
+        ("agent_sessions", "status"),
         ("agent_sessions", "token_cost"),
         ("agent_sessions", "user_id"),
+        ("governance_events", "agent_session_id"),
+        ("governance_events", "approved"),
+        ("governance_events", "user_id"),
         ("users", "deleted_at"),
         ("users", "is_active"),
         ("users", "last_active_at"),
@@ -160,6 +166,7 @@ async def test_operator_function_exposes_only_the_columns_it_needs(owner: asyncp
         " WHERE pronamespace = 'public'::regnamespace AND proname LIKE 'operator\\_%' ORDER BY 1"
     )
     assert [tuple(row) for row in owners] == [
+        ("operator_active_agent_sessions", OPERATOR_ROLE, True),
         ("operator_audit_read", OPERATOR_ROLE, False),
         ("operator_user_activity_summary", OPERATOR_ROLE, True),
     ]
