@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import pytest
 from asyncpg.exceptions import (
     CheckViolationError,
@@ -16,7 +17,8 @@ from asyncpg.exceptions import (
 )
 
 from agentkeep.agent_sessions.models import NewAgentSession, StatusChange
-from agentkeep.errors import AgentkeepError, InvalidInput
+from agentkeep.agents.models import NewAgent
+from agentkeep.errors import AgentkeepError, Forbidden, InvalidInput
 from agentkeep.governance.models import Decision, EmergencyStop, NewGovernanceEvent
 from agentkeep.ids import new_id
 from agentkeep.keep import Keep
@@ -226,3 +228,126 @@ async def test_partition_maintenance_covers_governance_events(keep: Keep) -> Non
             .all()
         )
     assert len(names) >= 3 and all(name.startswith("governance_events_20") for name in names)
+
+
+# 001's indexes on governance_events, under agentkeep's names: (index, text after "USING ").
+GOVERNANCE_INDEXES = {
+    "pk_governance_events": "btree (user_id, id)",
+    "ix_governance_events_session": "btree (user_id, agent_session_id, event_type, approved)",
+    "ix_governance_events_type": "btree (user_id, event_type, id)",
+    "ix_governance_events_framework": "btree (framework_type, framework_type_vocabulary)",
+    "ix_governance_events_approved": "btree (approved)",
+    "ix_governance_events_created_at": "btree (created_at)",
+    "ix_governance_events_correlation_id": "btree (correlation_id)",
+    "ix_governance_events_rejected": "btree (created_at, decision_reason) WHERE (approved = false)",
+}
+
+
+@pytest.mark.parametrize("index_name", sorted(GOVERNANCE_INDEXES))
+async def test_governance_index_exists(owner: Any, index_name: str) -> None:
+    definition = await owner.fetchval(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND indexname = $1", index_name
+    )
+    assert definition is not None, index_name
+    assert "ON ONLY public.governance_events " in definition  # the partitioned parent's index
+    assert definition.split(" USING ", 1)[1] == GOVERNANCE_INDEXES[index_name]
+
+
+async def test_events_go_with_their_session_and_are_audited(keep: Keep, make_user: Any, owner: Any) -> None:
+    """001's fk ... ON DELETE CASCADE and its audit_governance_events trigger."""
+    user = await make_user()
+    session = await approved_session(keep, user.user_id)
+    event = await keep.governance.approve(user.user_id, session, Decision())
+    async with keep.database.transaction(Principal.user(user.user_id)) as tx:
+        await tx.conn.exec_driver_sql(f"DELETE FROM agent_sessions WHERE id = '{session}'")
+    assert (await keep.governance.events(user.user_id)).items == []
+    async with owner.transaction():
+        await owner.execute("SET LOCAL agentkeep.principal = 'operator'")
+        operations = await owner.fetch(
+            "SELECT operation FROM audit_log WHERE user_id = $1 AND table_name = 'governance_events'"
+            " AND record_id ->> 'id' = $2 ORDER BY seq",
+            user.user_id,
+            str(event.id),
+        )
+    assert [row["operation"] for row in operations] == ["INSERT", "DELETE"]
+
+
+@pytest.mark.no_citus("an action appended as the owner, then read by the user (docs/audit.md, Citus)")
+async def test_agent_audit_log_rows_cannot_be_deleted_while_their_agent_exists(
+    keep: Keep, make_user: Any, as_app: Any, owner: Any
+) -> None:
+    """002's RESTRICT on the agent action log: its rows are the audit trail's, which nobody deletes."""
+    user = await make_user()
+    agent = await keep.agents.create(NewAgent(name=f"restrict-{new_id().hex[:8]}", persona_type="developer"))
+    async with as_app(Principal.user(user.user_id)) as conn:
+        await conn.execute(
+            "INSERT INTO agentic.agent_audit_log (agent_id, action_type, action_details, risk_level, user_id)"
+            " VALUES ($1, 'tool_call', '{}', 'critical', $2)",
+            agent.id,
+            user.user_id,
+        )
+        await refused(conn, InsufficientPrivilegeError, "DELETE FROM agentic.agent_audit_log")
+        await refused(conn, InsufficientPrivilegeError, "DELETE FROM audit_log")
+        kept = "SELECT count(*) FROM agentic.agent_audit_log WHERE agent_id = $1"
+        assert await conn.fetchval(kept, agent.id) == 1
+    # A committed entry of this agent: not even the owner may delete it while the agent exists.
+    async with owner.transaction():
+        await owner.execute(f"SET LOCAL agentkeep.user_id = '{user.user_id}'")
+        await owner.execute(
+            "SELECT audit_record_action($1, 'tool_call', '{}'::jsonb, 'critical', $2)", user.user_id, agent.id
+        )
+    async with owner.transaction():
+        await owner.execute("SET LOCAL agentkeep.principal = 'operator'")
+        with pytest.raises(
+            asyncpg.InsufficientPrivilegeError, match="audit_log is append-only: DELETE refused"
+        ):
+            async with owner.transaction():
+                await owner.execute("DELETE FROM audit_log WHERE agent_id = $1", agent.id)
+        assert await owner.fetchval("SELECT count(*) FROM audit_log WHERE agent_id = $1", agent.id) == 1
+
+
+async def test_an_operator_stops_one_agent_across_users_and_only_an_operator_may(
+    keep: Keep, make_user: Any, client: Any
+) -> None:
+    agent = await keep.agents.create(NewAgent(name=f"stop-{new_id().hex[:8]}", persona_type="developer"))
+    other = await keep.agents.create(NewAgent(name=f"keep-{new_id().hex[:8]}", persona_type="developer"))
+    alice, bob = await make_user(), await make_user()
+    sessions = {}
+    for user, agent_id in ((alice, agent.id), (bob, agent.id), (bob, other.id)):
+        created = await keep.agent_sessions.create(
+            user.user_id, NewAgentSession(agent_type="developer", agent_id=agent_id)
+        )
+        await keep.agent_sessions.transition(user.user_id, created.id, StatusChange(status="approved"))
+        await keep.agent_sessions.transition(user.user_id, created.id, StatusChange(status="running"))
+        sessions[(user.user_id, agent_id)] = created.id
+    with pytest.raises(Forbidden):
+        await keep.governance.operator_stop(
+            Principal.user(alice.user_id), agent.id, EmergencyStop(reason="x")
+        )
+    operator_key = (await keep.access_keys.create_operator_key(f"stop-{new_id().hex[:6]}")).secret
+    user_key = (await keep.access_keys.create(alice.user_id)).secret
+    url = f"/api/operator/agents/{agent.id}/emergency-stop"
+    forbidden = await client.post(url, json={"reason": "x"}, headers={"Authorization": f"Bearer {user_key}"})
+    assert forbidden.status_code == 403
+    no_reason = await client.post(url, json={}, headers={"Authorization": f"Bearer {operator_key}"})
+    assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["field"] == "reason"
+    stopped = await client.post(
+        url,
+        json={"reason": "agent misbehaves", "created_by": "on-call"},
+        headers={"Authorization": f"Bearer {operator_key}"},
+    )
+    assert stopped.status_code == 200, stopped.text
+    assert {(item["user_id"], item["status_before"]) for item in stopped.json()["stopped"]} == {
+        (str(alice.user_id), "running"),
+        (str(bob.user_id), "running"),
+    }
+    for (user_id, agent_id), session in sessions.items():
+        expected = "blocked" if agent_id == agent.id else "running"
+        assert (await keep.agent_sessions.get(user_id, session)).status == expected
+    [event] = (await keep.governance.events(bob.user_id)).items
+    assert (event.event_type, event.decision_reason, event.created_by) == (
+        "emergency_stop",
+        "agent misbehaves",
+        "on-call",
+    )
+    assert event.decision_details["agent_id"] == str(agent.id)

@@ -119,3 +119,15 @@ async def block_live_sessions(
         .values(status="blocked", version=agent_sessions.c.version + 1)
     )
     return [(row.id, row.status) for row in locked]
+
+
+async def operator_stop(
+    conn: AsyncConnection, agent_id: uuid.UUID, reason: str, created_by: str | None
+) -> list[sa.RowMapping]:
+    """operator_emergency_stop (revision 0012): every live session of the agent, across users."""
+    statement = sa.text(
+        "SELECT agent_session_id, user_id, status_before, event_id"
+        " FROM operator_emergency_stop(:agent_id, :reason, :created_by)"
+    )
+    result = await conn.execute(statement, {"agent_id": agent_id, "reason": reason, "created_by": created_by})
+    return list(result.mappings())

@@ -11,7 +11,7 @@ import uuid
 from agentkeep.actors import Actor, acting_user, as_principal
 from agentkeep.agent_sessions.models import AgentSession
 from agentkeep.database.engine import Database
-from agentkeep.errors import Conflict, NotFound
+from agentkeep.errors import Conflict, Forbidden, NotFound
 from agentkeep.governance import repository
 from agentkeep.governance.models import (
     Decision,
@@ -23,6 +23,7 @@ from agentkeep.governance.models import (
 )
 from agentkeep.models import read_one, reader
 from agentkeep.pagination import Page, checked_limit, page_of
+from agentkeep.principal import Principal
 
 WHAT = "governance event"
 # What a decision does to a session waiting for it (a running session keeps running; the
@@ -132,3 +133,13 @@ class GovernanceService:
                     )
                 )
         return StopResult(stopped=stopped)
+
+    async def operator_stop(
+        self, principal: Principal, agent_id: uuid.UUID, stop: EmergencyStop
+    ) -> StopResult:
+        """An operator's stop of one agent: every live session of it, whoever's, in one transaction."""
+        if not principal.is_operator:  # the database refuses too; this names the cause
+            raise Forbidden("an agent-wide emergency stop needs the operator principal (an operator key)")
+        async with self._database.transaction(principal) as tx:
+            rows = await repository.operator_stop(tx.conn, agent_id, stop.reason, stop.created_by)
+        return StopResult(stopped=[StoppedSession.model_validate(dict(row)) for row in rows])

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 
 from agentkeep.api.dependencies import KeepDep, OperatorPrincipalDep
 from agentkeep.audit.models import RedactResult, VerifyReport
+from agentkeep.governance.models import EmergencyStop, StopResult
 from agentkeep.operators.models import UserActivity
 from agentkeep.pagination import MAX_PAGE_SIZE, Page
 
@@ -51,3 +52,11 @@ async def audit_heads(keep: KeepDep, principal: OperatorPrincipalDep) -> dict[st
 async def redact_audit(keep: KeepDep, principal: OperatorPrincipalDep, user_id: uuid.UUID) -> RedactResult:
     """Remove a user's personal content from the audit trail; the chains still verify."""
     return RedactResult(user_id=user_id, redacted=await keep.audit.redact(user_id))
+
+
+@router.post("/agents/{agent_id}/emergency-stop")
+async def emergency_stop_agent(
+    keep: KeepDep, principal: OperatorPrincipalDep, agent_id: uuid.UUID, stop: EmergencyStop
+) -> StopResult:
+    """Block every live session of the agent, of every user, each with an emergency_stop event."""
+    return await keep.governance.operator_stop(principal, agent_id, stop)

@@ -299,3 +299,107 @@ SELECT
 FROM agent_sessions a
 WHERE a.status IN ('running', 'pending_approval', 'approved');
 """  # noqa: W291 - the seed's text, trailing spaces included
+
+# An operator's emergency stop of one agent, across users: every live session of the agent is
+# blocked and gets an emergency_stop event, in the caller's one transaction. Owned by the
+# NOLOGIN agentkeep_operator role (0008), which may touch only what this needs.
+OPERATOR_EMERGENCY_STOP = """
+CREATE FUNCTION operator_emergency_stop(p_agent_id uuid, p_reason text, p_created_by text DEFAULT NULL)
+RETURNS TABLE (agent_session_id uuid, user_id uuid, status_before varchar(50), event_id uuid)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+#variable_conflict use_column
+DECLARE
+    found_row   record;
+    v_framework text := public.governance_policy() ->> 'enforcement_framework';
+BEGIN
+    IF NOT (coalesce(current_setting('agentkeep.principal', true), '') = 'operator') THEN
+        RAISE EXCEPTION 'operator_emergency_stop() needs the operator principal'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF p_reason IS NULL OR p_reason = '' THEN
+        RAISE EXCEPTION 'operator_emergency_stop(): a reason is required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Locked in key order (two stops never deadlock); a start racing the stop is either seen
+    -- running here (after it commits) or finds its session blocked.
+    FOR found_row IN
+        SELECT a.user_id, a.id, a.status FROM public.agent_sessions AS a
+        WHERE a.agent_id = p_agent_id
+          AND a.status IN ('initializing', 'pending_approval', 'approved', 'running', 'paused')
+        ORDER BY a.user_id, a.id
+        FOR UPDATE
+    LOOP
+        UPDATE public.agent_sessions AS a SET status = 'blocked', version = a.version + 1
+        WHERE a.user_id = found_row.user_id AND a.id = found_row.id;
+        event_id := public.audit_new_id();
+        INSERT INTO public.governance_events AS g (user_id, id, agent_session_id, event_type, framework_type,
+                                                  approved, decision_details, decision_reason, created_by)
+        VALUES (found_row.user_id, event_id, found_row.id, 'emergency_stop', v_framework, false,
+                jsonb_build_object('status_before', found_row.status, 'agent_id', p_agent_id,
+                                   'by', 'operator'),
+                p_reason, p_created_by);
+        agent_session_id := found_row.id;
+        user_id := found_row.user_id;
+        status_before := found_row.status;
+        RETURN NEXT;
+    END LOOP;
+END
+$$
+"""
+
+# 001's active_agent_sessions for every user, for an operator: one audit entry per user returned
+# (operator_audit_read, 0008), before that user's first row.
+OPERATOR_ACTIVE_AGENT_SESSIONS = """
+CREATE FUNCTION operator_active_agent_sessions(p_before uuid DEFAULT NULL, p_limit integer DEFAULT NULL)
+RETURNS TABLE (
+    agent_session_id uuid,
+    user_id uuid,
+    agent_type varchar(100),
+    status varchar(50),
+    token_cost numeric,
+    created_at timestamptz,
+    approvals bigint,
+    rejections bigint
+)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+#variable_conflict use_column
+DECLARE
+    found_row record;
+    last_user uuid;
+BEGIN
+    IF NOT (coalesce(current_setting('agentkeep.principal', true), '') = 'operator') THEN
+        RAISE EXCEPTION 'operator_active_agent_sessions() needs the operator principal'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    FOR found_row IN
+        SELECT a.id, a.user_id, a.agent_type, a.status, a.token_cost, a.created_at,
+               (SELECT COUNT(*) FROM public.governance_events g
+                 WHERE g.user_id = a.user_id AND g.agent_session_id = a.id AND g.approved = true)
+                 AS approvals,
+               (SELECT COUNT(*) FROM public.governance_events g
+                 WHERE g.user_id = a.user_id AND g.agent_session_id = a.id AND g.approved = false)
+                 AS rejections
+        FROM public.agent_sessions AS a
+        WHERE a.status IN ('running', 'pending_approval', 'approved')
+          AND (p_before IS NULL OR a.id < p_before)
+        ORDER BY a.id DESC
+        LIMIT p_limit
+    LOOP
+        -- One audit entry per user per call, before that user's first row is returned.
+        IF last_user IS DISTINCT FROM found_row.user_id THEN
+            PERFORM public.operator_audit_read(found_row.user_id, 'active_agent_sessions');
+            last_user := found_row.user_id;
+        END IF;
+        agent_session_id := found_row.id;
+        user_id := found_row.user_id;
+        agent_type := found_row.agent_type;
+        status := found_row.status;
+        token_cost := found_row.token_cost;
+        created_at := found_row.created_at;
+        approvals := found_row.approvals;
+        rejections := found_row.rejections;
+        RETURN NEXT;
+    END LOOP;
+END
+$$
+"""

@@ -60,11 +60,22 @@ EVENT_TYPES = (
     "circuit_breaker",
 )
 WITHIN_COST_LIMIT = "max_cost_limit IS NULL OR token_cost <= max_cost_limit"
-# The columns operator_active_agent_sessions reads, beyond those 0008 granted.
+# The columns operator_active_agent_sessions and operator_emergency_stop read and write, beyond
+# those 0008 granted; and the policies that admit the operator role, as the operator only.
 OPERATOR_COLUMNS = {
-    "agent_sessions": ("id", "agent_type", "status"),
+    "agent_sessions": ("id", "agent_type", "status", "agent_id", "version"),
     "governance_events": ("user_id", "agent_session_id", "approved"),
 }
+OPERATOR_UPDATES = {"agent_sessions": ("status", "version")}
+OPERATOR_POLICIES = (
+    ("governance_events_operator_functions", "governance_events", "SELECT", "USING"),
+    ("governance_events_operator_stop", "governance_events", "INSERT", "WITH CHECK"),
+    ("agent_sessions_operator_stop", "agent_sessions", "UPDATE", "USING"),
+)
+OPERATOR_FUNCTIONS = (
+    ("operator_active_agent_sessions(uuid, integer)", sql.OPERATOR_ACTIVE_AGENT_SESSIONS),
+    ("operator_emergency_stop(uuid, text, text)", sql.OPERATOR_EMERGENCY_STOP),
+)
 # The views this revision adds to the compatibility schemas (tests/test_compat_schemas.py reads them).
 COMPAT_VIEWS = (("devassist", "governance_events"), ("devassist", "active_agent_sessions"))
 GOVERNANCE_FUNCTIONS = (
@@ -74,59 +85,6 @@ GOVERNANCE_FUNCTIONS = (
     "governance_policy()",
     "governance_relation(regclass, uuid)",
 )
-
-OPERATOR_ACTIVE_AGENT_SESSIONS = f"""
-CREATE FUNCTION operator_active_agent_sessions(p_before uuid DEFAULT NULL, p_limit integer DEFAULT NULL)
-RETURNS TABLE (
-    agent_session_id uuid,
-    user_id uuid,
-    agent_type varchar(100),
-    status varchar(50),
-    token_cost numeric,
-    created_at timestamptz,
-    approvals bigint,
-    rejections bigint
-)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
-#variable_conflict use_column
-DECLARE
-    found_row record;
-    last_user uuid;
-BEGIN
-    IF NOT ({IS_OPERATOR}) THEN
-        RAISE EXCEPTION 'operator_active_agent_sessions() needs the operator principal'
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    FOR found_row IN
-        SELECT a.id, a.user_id, a.agent_type, a.status, a.token_cost, a.created_at,
-               (SELECT COUNT(*) FROM public.governance_events g
-                 WHERE g.user_id = a.user_id AND g.agent_session_id = a.id AND g.approved = true) AS approvals,
-               (SELECT COUNT(*) FROM public.governance_events g
-                 WHERE g.user_id = a.user_id AND g.agent_session_id = a.id AND g.approved = false) AS rejections
-        FROM public.agent_sessions AS a
-        WHERE a.status IN ('running', 'pending_approval', 'approved')
-          AND (p_before IS NULL OR a.id < p_before)
-        ORDER BY a.id DESC
-        LIMIT p_limit
-    LOOP
-        -- One audit entry per user per call, before that user's first row is returned.
-        IF last_user IS DISTINCT FROM found_row.user_id THEN
-            PERFORM public.operator_audit_read(found_row.user_id, 'active_agent_sessions');
-            last_user := found_row.user_id;
-        END IF;
-        agent_session_id := found_row.id;
-        user_id := found_row.user_id;
-        agent_type := found_row.agent_type;
-        status := found_row.status;
-        token_cost := found_row.token_cost;
-        created_at := found_row.created_at;
-        approvals := found_row.approvals;
-        rejections := found_row.rejections;
-        RETURN NEXT;
-    END LOOP;
-END
-$$
-"""  # noqa: S608 - IS_OPERATOR is a constant, not a value
 
 
 def _create_table() -> None:
@@ -284,18 +242,25 @@ def _views() -> None:
         op.execute(f"GRANT SELECT ON devassist.{view} TO {APP_ROLE}")
 
 
-def _operator_function() -> None:
+def _operator_functions() -> None:
     for table, columns in OPERATOR_COLUMNS.items():
         op.execute(f"GRANT SELECT ({', '.join(columns)}) ON {table} TO {OPERATOR_ROLE}")
-    op.execute(
-        f"CREATE POLICY governance_events_operator_functions ON governance_events FOR SELECT TO {OPERATOR_ROLE}"
-        f" USING ({IS_OPERATOR})"
-    )
+    for table, columns in OPERATOR_UPDATES.items():
+        op.execute(f"GRANT UPDATE ({', '.join(columns)}) ON {table} TO {OPERATOR_ROLE}")
+    op.execute(f"GRANT INSERT ON governance_events TO {OPERATOR_ROLE}")
+    for name, table, command, clause in OPERATOR_POLICIES:
+        op.execute(
+            f"CREATE POLICY {name} ON {table} FOR {command} TO {OPERATOR_ROLE} {clause} ({IS_OPERATOR})"
+        )
+    op.execute(f"GRANT EXECUTE ON FUNCTION governance_policy() TO {OPERATOR_ROLE}")
+    op.execute(f"GRANT EXECUTE ON FUNCTION audit_new_id() TO {OPERATOR_ROLE}")  # the events' ids
+    # ALTER ... OWNER TO needs the new owner to hold CREATE on the schema: only for these moments.
     op.execute(f"GRANT CREATE ON SCHEMA public TO {OPERATOR_ROLE}")
-    op.execute(OPERATOR_ACTIVE_AGENT_SESSIONS)
-    op.execute(f"ALTER FUNCTION operator_active_agent_sessions(uuid, integer) OWNER TO {OPERATOR_ROLE}")
-    op.execute("REVOKE ALL ON FUNCTION operator_active_agent_sessions(uuid, integer) FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION operator_active_agent_sessions(uuid, integer) TO {APP_ROLE}")
+    for signature, statement in OPERATOR_FUNCTIONS:
+        op.execute(statement)
+        op.execute(f"ALTER FUNCTION {signature} OWNER TO {OPERATOR_ROLE}")
+        op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+        op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {APP_ROLE}")
     op.execute(f"REVOKE CREATE ON SCHEMA public FROM {OPERATOR_ROLE}")
 
 
@@ -315,18 +280,21 @@ def upgrade() -> None:
     _partitions()
     _gates()
     _views()
-    _operator_function()
+    _operator_functions()
 
 
 def downgrade() -> None:
     if ddl.citus_installed():
         op.execute("SET LOCAL citus.enable_unsafe_triggers = on")
         op.execute("SET LOCAL citus.multi_shard_modify_mode = 'sequential'")
-    op.execute("DROP FUNCTION operator_active_agent_sessions(uuid, integer)")
-    for table, columns in OPERATOR_COLUMNS.items():
-        if table != "governance_events":
-            revoke = f"REVOKE SELECT ({', '.join(columns)}) ON {table} FROM {OPERATOR_ROLE}"  # noqa: S608
-            op.execute(revoke)
+    for signature, _statement in reversed(OPERATOR_FUNCTIONS):
+        op.execute(f"DROP FUNCTION {signature}")
+    op.execute(f"REVOKE EXECUTE ON FUNCTION audit_new_id() FROM {OPERATOR_ROLE}")
+    op.execute("DROP POLICY agent_sessions_operator_stop ON agent_sessions")
+    op.execute(f"REVOKE UPDATE (status, version) ON agent_sessions FROM {OPERATOR_ROLE}")
+    # agent_sessions' other columns stay as 0008 granted them; governance_events goes below.
+    revoke = f"REVOKE SELECT ({', '.join(OPERATOR_COLUMNS['agent_sessions'])}) ON agent_sessions FROM {OPERATOR_ROLE}"  # noqa: S608
+    op.execute(revoke)
     op.execute("DROP VIEW devassist.active_agent_sessions")
     op.execute("DROP VIEW devassist.governance_events")
     op.execute("DROP VIEW public.active_agent_sessions")
