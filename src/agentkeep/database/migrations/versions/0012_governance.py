@@ -235,9 +235,7 @@ def _views() -> None:
         ("governance_events", sql.DEVASSIST_GOVERNANCE_EVENTS),
         ("active_agent_sessions", sql.DEVASSIST_ACTIVE_AGENT_SESSIONS),
     ):
-        op.execute("SET LOCAL search_path = devassist")
-        op.execute(statement)
-        op.execute("RESET search_path")
+        op.execute(statement)  # schema-qualified names: no search_path needed
         op.execute(f"ALTER VIEW devassist.{view} SET (security_invoker = true)")
         op.execute(f"GRANT SELECT ON devassist.{view} TO {APP_ROLE}")
 
