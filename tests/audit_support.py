@@ -19,6 +19,7 @@ from agentkeep.conversations.models import NewConversation
 from agentkeep.database.engine import Database
 from agentkeep.database.urls import asyncpg_dsn
 from agentkeep.decisions.models import NewDecision, OnboardingChange
+from agentkeep.governance.models import NewGovernanceEvent
 from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
 from agentkeep.personas.models import NewActivation, NewPersona
@@ -62,6 +63,15 @@ async def user_with_rows(keep: Keep, *, text: str = "hello", messages: int = 3, 
     )
     await keep.personas.activate(
         user.user_id, session.id, NewActivation(persona_id=persona.id, activation_trigger=text)
+    )
+    await keep.governance.record(
+        user.user_id,
+        NewGovernanceEvent(
+            agent_session_id=session.id,
+            event_type="post_agent_spawn",
+            framework_type="consensus",
+            approved=True,
+        ),
     )
     for number in range(messages):
         await keep.messages.append(user.user_id, chat.id, NewMessage(role="user", content=f"{text} {number}"))

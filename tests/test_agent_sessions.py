@@ -81,9 +81,15 @@ async def test_costs_accumulate_and_the_limit_holds(keep: Keep, make_user: Any) 
         user.user_id, NewAgentSession(agent_type="developer", max_cost_limit=Decimal("1.00"))
     )
     session = await keep.agent_sessions.charge(user.user_id, session.id, CostCharge(amount=Decimal("0.6")))
-    with pytest.raises(Conflict, match="max_cost_limit"):
-        await keep.agent_sessions.charge(user.user_id, session.id, CostCharge(amount=Decimal("0.5")))
-    assert (await keep.agent_sessions.get(user.user_id, session.id)).token_cost == Decimal("0.6000")
+    assert session.status == "initializing"
+    # Passing the limit keeps the cost (it was spent) and blocks the session (revision 0012).
+    over = await keep.agent_sessions.charge(user.user_id, session.id, CostCharge(amount=Decimal("0.5")))
+    assert (over.status, over.token_cost) == ("blocked", Decimal("1.1000"))
+    events = (await keep.governance.events(user.user_id, agent_session_id=session.id)).items
+    assert [(e.event_type, e.approved) for e in events] == [("cost_validation", False)]
+    with pytest.raises(Conflict, match="blocked: it takes no more charges"):
+        await keep.agent_sessions.charge(user.user_id, session.id, CostCharge(amount=Decimal("0.1")))
+    assert (await keep.agent_sessions.get(user.user_id, session.id)).token_cost == Decimal("1.1000")
 
 
 @pytest.mark.parametrize(

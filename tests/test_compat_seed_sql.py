@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from agentkeep.governance.models import NewGovernanceEvent
 from agentkeep.keep import Keep
 from compat_helpers import USER_ACTIVITY_SUMMARY_BODY, AsApp, World, build_world, ids, seed_query
 
@@ -92,9 +93,7 @@ SELECT tablename, policyname
 FROM pg_policies
 WHERE tablename IN ('user_ai_settings', 'ai_conversations', 'ai_usage_logs', 'ai_content_searches');"""
 
-# --- later -------------------------------------------------------------------------------------
-
-# 001:361-373 the query of the view active_agent_sessions
+# 001:361-373 the query of the view active_agent_sessions (served since revision 0012)
 ACTIVE_AGENT_SESSIONS_BODY = """SELECT
     a.agent_session_id,
     a.user_id,
@@ -109,7 +108,8 @@ ACTIVE_AGENT_SESSIONS_BODY = """SELECT
 FROM agent_sessions a
 WHERE a.status IN ('running', 'pending_approval', 'approved');"""
 
-# 001:415-430 the query of the view backup_critical_data
+# 001:415-430 the query of the view backup_critical_data (its body runs since revision 0012; the
+# view itself is the audit and retention issue's)
 BACKUP_CRITICAL_DATA_BODY = """SELECT
     'users' as table_name, user_id::text as record_id,
     row_to_json(users.*) as data, created_at as backup_priority
@@ -126,6 +126,8 @@ SELECT
     row_to_json(governance_events.*) as data, created_at as backup_priority
 FROM governance_events
 WHERE created_at > NOW() - INTERVAL '90 days';"""
+
+# --- later -------------------------------------------------------------------------------------
 
 # 003:304-307
 USERS_BY_TIER = """-- Count users by tier
@@ -172,9 +174,6 @@ KAI_DECISIONS_DDL = """        CREATE TABLE IF NOT EXISTS kai_decisions (
 # (seed line, schema, statement, the missing name the error gives, the capability that adds it).
 # Calls of the seed's functions use their declared arguments; 001:557 is verbatim.
 LATER = [
-    ("001:360", "devassist", ACTIVE_AGENT_SESSIONS_BODY, "governance_events", "governance"),
-    ("001:360", "devassist", "SELECT * FROM active_agent_sessions", "active_agent_sessions", "governance"),
-    ("001:414", "devassist", BACKUP_CRITICAL_DATA_BODY, "governance_events", "audit and retention"),
     (
         "001:414",
         "devassist",
@@ -223,6 +222,40 @@ async def test_user_activity_summary_query_gives_each_user_their_own_row(as_app:
         # The view is this very text: both give the same row.
         assert await seed_query(as_app, person.user_id, "devassist", USER_ACTIVITY_SUMMARY) == rows
     assert await seed_query(as_app, None, "devassist", USER_ACTIVITY_SUMMARY_BODY) == []
+
+
+async def test_active_agent_sessions_and_backup_queries_give_each_user_their_own_rows(
+    keep: Keep, as_app: AsApp, world: World
+) -> None:
+    """001's active_agent_sessions (the view and its body) and backup_critical_data's body."""
+    for person in world.people:
+        for approved in (True, False):
+            await keep.governance.record(
+                person.user_id,
+                NewGovernanceEvent(
+                    agent_session_id=person.dev_session_id,
+                    event_type="post_agent_spawn",
+                    framework_type="consensus",
+                    approved=approved,
+                ),
+            )
+    for person in world.people:
+        rows = await seed_query(as_app, person.user_id, "devassist", ACTIVE_AGENT_SESSIONS_BODY)
+        assert ids(rows, "user_id") <= {person.user_id}
+        assert all(
+            (row["approvals"], row["rejections"]) == (1, 1)
+            for row in rows
+            if row["agent_session_id"] == person.dev_session_id
+        )
+        assert (
+            await seed_query(as_app, person.user_id, "devassist", "SELECT * FROM active_agent_sessions")
+            == rows
+        )
+        backup = await seed_query(as_app, person.user_id, "devassist", BACKUP_CRITICAL_DATA_BODY)
+        events = [row for row in backup if row["table_name"] == "governance_events"]
+        assert len(events) == 2
+        assert {row["record_id"] for row in backup if row["table_name"] == "users"} == {str(person.user_id)}
+    assert await seed_query(as_app, None, "devassist", ACTIVE_AGENT_SESSIONS_BODY) == []
 
 
 async def test_health_metrics_query_and_function_agree_for_every_caller(as_app: AsApp, world: World) -> None:

@@ -146,9 +146,18 @@ async def test_operator_function_exposes_only_the_columns_it_needs(owner: asyncp
         OPERATOR_ROLE,
     )
     assert [tuple(row) for row in granted] == [
+        # + revision 0012's operator_active_agent_sessions and operator_emergency_stop
+        ("agent_sessions", "agent_id"),
+        ("agent_sessions", "agent_type"),
         ("agent_sessions", "created_at"),
+        ("agent_sessions", "id"),
+        ("agent_sessions", "status"),
         ("agent_sessions", "token_cost"),
         ("agent_sessions", "user_id"),
+        ("agent_sessions", "version"),
+        ("governance_events", "agent_session_id"),
+        ("governance_events", "approved"),
+        ("governance_events", "user_id"),
         ("users", "deleted_at"),
         ("users", "is_active"),
         ("users", "last_active_at"),
@@ -160,7 +169,9 @@ async def test_operator_function_exposes_only_the_columns_it_needs(owner: asyncp
         " WHERE pronamespace = 'public'::regnamespace AND proname LIKE 'operator\\_%' ORDER BY 1"
     )
     assert [tuple(row) for row in owners] == [
+        ("operator_active_agent_sessions", OPERATOR_ROLE, True),
         ("operator_audit_read", OPERATOR_ROLE, False),
+        ("operator_emergency_stop", OPERATOR_ROLE, True),
         ("operator_user_activity_summary", OPERATOR_ROLE, True),
     ]
 

@@ -92,19 +92,31 @@ async def test_the_application_role_may_not_create_partitions(as_app: Any, make_
             await conn.execute("SELECT create_monthly_partition('messages', '2031-07-01')")
 
 
-async def test_seed_call_names_the_missing_table_for_the_owner(owner: asyncpg.Connection) -> None:
-    """001:342 verbatim, as the owner: governance_events comes with the governance issue."""
-    with pytest.raises(asyncpg.UndefinedTableError, match="governance_events"):
+async def test_seed_call_makes_the_governance_events_month_for_the_owner(owner: asyncpg.Connection) -> None:
+    """001:342 verbatim, as the owner: governance_events is partitioned by month (revision 0012)."""
+    async with owner.transaction():
         await owner.execute("SELECT create_monthly_partition('governance_events', '2025-03-01')")
+        bounds = await owner.fetchval(
+            "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = 'governance_events_2025_03'"
+        )
+        await owner.execute("DROP TABLE governance_events_2025_03")
+    floor = await owner.fetchval("SELECT agentkeep_uuid7_floor('2025-03-01T00:00:00Z')::text")
+    assert bounds.startswith(f"FOR VALUES FROM ('{floor}')")
+    with pytest.raises(asyncpg.UndefinedTableError, match="no_such_table"):
+        await owner.execute("SELECT create_monthly_partition('no_such_table', '2025-03-01')")
 
 
 async def test_ensure_makes_months_ahead_once(database: Database) -> None:
     async with database.owner_transaction() as conn:
         created = await ensure_partitions(conn, months=2, today=dt.date(2034, 1, 15))
         again = await ensure_partitions(conn, months=2, today=dt.date(2034, 1, 15))
-        for month in (1, 2, 3):
-            assert await drop_partition(conn, "messages", dt.date(2034, month, 1))
-    assert created == ["messages_2034_01", "messages_2034_02", "messages_2034_03"]
+        for table in ("governance_events", "messages"):
+            for month in (1, 2, 3):
+                assert await drop_partition(conn, table, dt.date(2034, month, 1))
+    # Every partitioned table: messages (0006) and governance_events (0012).
+    assert created == [
+        f"{table}_2034_{month:02}" for table in ("governance_events", "messages") for month in (1, 2, 3)
+    ]
     assert again == []
 
 
@@ -212,7 +224,9 @@ def test_cli_lists_and_ensures(tmp_path: Any) -> None:
     assert made.returncode == 0, made.stderr
     # The migration made this month's and the next; ensure adds the one after.
     in_two_months = (dt.datetime.now(dt.UTC).date().replace(day=1) + dt.timedelta(days=62)).replace(day=1)
-    assert json.loads(made.stdout)["created"] == [f"messages_{in_two_months:%Y_%m}"]
+    assert json.loads(made.stdout)["created"] == [
+        f"{table}_{in_two_months:%Y_%m}" for table in ("governance_events", "messages")
+    ]
     listed = cli(tmp_path, "partitions", "list", "--table", "messages", "--json", **env)
     assert listed.returncode == 0, listed.stderr
     assert f"messages_{dt.datetime.now(dt.UTC):%Y_%m}" in {p["name"] for p in json.loads(listed.stdout)}

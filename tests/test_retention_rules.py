@@ -59,10 +59,13 @@ async def test_a_rule_on_a_column_the_table_lacks_is_refused_naming_the_key(
 
 async def test_the_shipped_profiles_plan_children_first_and_note_what_waits(database: Database) -> None:
     devassist = await _plan(database, load_profile("devassist").profile)
-    assert [rule.table for rule in devassist.rules] == ["agent_sessions", "user_sessions"]
-    assert devassist.notes == (
-        "retention.rules.governance_events: skipped: table governance_events does not exist yet",
-    )
+    # Governance events (revision 0012) first: they refer to the agent sessions.
+    assert [rule.table for rule in devassist.rules] == [
+        "governance_events",
+        "agent_sessions",
+        "user_sessions",
+    ]
+    assert devassist.notes == ()
     agentic = await _plan(database, load_profile("agentic").profile)
     assert [(rule.table, rule.active, rule.archived) for rule in agentic.rules] == [
         ("messages", "P90D", "P1Y"),

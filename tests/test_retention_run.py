@@ -68,7 +68,9 @@ async def test_dry_run_reports_what_is_due_and_changes_nothing(scratch: Scratch)
     world = await _devassist_world(scratch)
     before = await scratch.counts()
     summary = await scratch.service().run(dry_run=True)
+    # 001 keeps governance events 7 years (revision 0012 made the table): none is due here.
     assert {result.table: result.due for result in summary.tables} == {
+        "governance_events": 0,
         "agent_sessions": 2,
         "user_sessions": 2,
     }
@@ -84,10 +86,7 @@ async def test_a_run_archives_exactly_the_rows_it_deletes(scratch: Scratch) -> N
     before = await scratch.counts()
     summary = await scratch.service().run()
     assert summary.ran and summary.profile == "devassist 1.0.0"
-    assert (
-        "retention.rules.governance_events: skipped: table governance_events does not exist yet"
-        in summary.notes
-    )
+    assert list(summary.notes) == []
     after = await scratch.counts()
     for table in ("user_sessions", "agent_sessions"):
         due = world["due"][table]
@@ -118,6 +117,7 @@ async def test_the_manifest_counts_and_hashes_every_file(scratch: Scratch) -> No
     manifest = _checked_manifest(summary.manifest, summary.manifest_sha256)
     assert manifest["run_id"] == summary.run_id
     assert manifest["tables"] == {
+        "governance_events": {"archived": 0, "deleted": 0},
         "agent_sessions": {"archived": 2, "deleted": 2},
         "user_sessions": {"archived": 2, "deleted": 2},
     }
@@ -130,8 +130,9 @@ async def test_the_manifest_counts_and_hashes_every_file(scratch: Scratch) -> No
 async def test_a_user_session_an_agent_session_still_refers_to_is_kept(scratch: Scratch) -> None:
     user_id = await scratch.new_user()
     old = user_session(ended=ago(years=3))
-    # Running still: not due, and it keeps its user session.
-    running = agent_session(status="running", completed=None, user_session_id=old[1]["id"])
+    # Paused (not ended): not due, and it keeps its user session. (Not running: under devassist
+    # no row may be written straight into running without an approval event, revision 0012.)
+    running = agent_session(status="paused", completed=None, user_session_id=old[1]["id"])
     await scratch.write(user_id, [old, running])
     summary = await scratch.service().run()
     assert summary.rows_deleted == 0
@@ -158,7 +159,7 @@ async def test_a_run_is_audited_and_the_trail_still_verifies(scratch: Scratch) -
     details = json.loads(cleanup["new_values"])
     assert details["run_id"] == summary.run_id
     assert details["manifest_sha256"] == summary.manifest_sha256
-    assert details["tables"] == {"agent_sessions": 2, "user_sessions": 2}
+    assert details["tables"] == {"governance_events": 0, "agent_sessions": 2, "user_sessions": 2}
     # Every deleted row has its DELETE entry, written by its table's audit trigger.
     assert {uuid.UUID(row["id"]) for row in deletions} == set(deleted)
     report = await AuditService(scratch.database).verify()

@@ -135,7 +135,9 @@ async def test_agent_sessions_cost_must_not_be_negative(as_app, make_user, colum
     assert error.constraint_name == "ck_agent_sessions_cost_valid"
 
 
-async def test_agent_sessions_cost_above_max_cost_limit_is_rejected(as_app, make_user) -> None:
+async def test_agent_sessions_cost_above_max_cost_limit_blocks_the_session(as_app, make_user) -> None:
+    """Up to the limit is fine; passing it blocks the session (revision 0012's cost gate, a
+    cost_validation event); a new row over its limit is refused by the check."""
     user = await make_user()
     async with as_app(Principal.user(user.user_id)) as conn:
         session = await add_agent_session(
@@ -143,14 +145,32 @@ async def test_agent_sessions_cost_above_max_cost_limit_is_rejected(as_app, make
         )
         update = "UPDATE agent_sessions SET token_cost = $3 WHERE user_id = $1 AND id = $2"
         assert await conn.execute(update, user.user_id, session, Decimal("1.5000")) == "UPDATE 1"
-        error = await refused(conn, CheckViolationError, update, user.user_id, session, Decimal("1.5001"))
-        assert error.constraint_name == "ck_agent_sessions_within_cost_limit"
-        stored = await conn.fetchval(
-            "SELECT token_cost FROM agent_sessions WHERE user_id = $1 AND id = $2",
+        assert await conn.execute(update, user.user_id, session, Decimal("1.5001")) == "UPDATE 1"
+        stored = await conn.fetchrow(
+            "SELECT token_cost, status FROM agent_sessions WHERE user_id = $1 AND id = $2",
             user.user_id,
             session,
         )
-    assert stored == Decimal("1.5000")
+        event = await conn.fetchval(
+            "SELECT event_type FROM governance_events"
+            " WHERE user_id = $1 AND agent_session_id = $2 AND NOT approved",
+            user.user_id,
+            session,
+        )
+        error = await refused(
+            conn,
+            CheckViolationError,
+            "INSERT INTO agent_sessions (user_id, id, agent_type, token_cost, max_cost_limit)"
+            " VALUES ($1, $2, 'qa', 2, 1)",
+            user.user_id,
+            new_id(),
+        )
+    assert (stored["token_cost"], stored["status"], event) == (
+        Decimal("1.5001"),
+        "blocked",
+        "cost_validation",
+    )
+    assert "gv_agent_sessions_cost_limit" in str(error)
 
 
 async def test_agent_sessions_personas_active_must_be_an_array(as_app, make_user) -> None:

@@ -31,7 +31,11 @@ from seed_helpers import (
 
 RETENTION_TABLES = set(OPERABLE_TABLES)
 # Revision 0008: the tables the operator functions read (docs/operators.md).
-OPERATOR_FUNCTION_TABLES = {"users", "agent_sessions"}
+OPERATOR_FUNCTION_TABLES = {"users", "agent_sessions", "governance_events"}  # + 0012's
+OPERATOR_STOP_POLICIES = {
+    "agent_sessions": {"agent_sessions_operator_stop": "UPDATE"},
+    "governance_events": {"governance_events_operator_stop": "INSERT"},
+}
 
 # ---------------------------------------------------------------------------------------------
 # Row-level security (001 policies, 003 policies, 004 security notes)
@@ -68,12 +72,15 @@ async def test_rls_policies_exist(owner, table: str) -> None:
         functions = {f"{table}_operator_functions": "SELECT"} if table in OPERATOR_FUNCTION_TABLES else {}
         # Revision 0009: `keys rotate-master` re-wraps every user's keys as the owner acting as operator.
         rewrap = {"vault_keys_operator_rewrap": "UPDATE"} if table == "vault_keys" else {}
+        # Revision 0012: operator_emergency_stop blocks sessions and records their events.
+        stop = OPERATOR_STOP_POLICIES.get(table, {})
         assert (
             policies
             == {f"{table}_tenant": "ALL", f"{table}_operator_read": "SELECT"}
             | operator_delete
             | functions
             | rewrap
+            | stop
         )
     else:
         assert policies == {

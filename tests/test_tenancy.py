@@ -15,6 +15,7 @@ from agentkeep.conversations.models import ConversationUpdate, NewConversation
 from agentkeep.database.roles import APP_ROLE
 from agentkeep.decisions.models import FeedbackChange, NewDecision, OnboardingChange
 from agentkeep.errors import Forbidden, NotFound
+from agentkeep.governance.models import Decision
 from agentkeep.ids import new_id
 from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
@@ -49,6 +50,7 @@ async def _fill(keep: Keep, user_id: uuid.UUID) -> dict[str, Any]:
         user_id, NewDecision(decision_type="buy", agent_session_id=agent_session.id, rationale="private")
     )
     await keep.onboarding.set(user_id, agent_session.id, OnboardingChange(risk_profile="balanced"))
+    await keep.governance.approve(user_id, agent_session.id, Decision(reason="private"))
     return {
         "decision": decision,
         "user_session": started.session,
@@ -131,6 +133,12 @@ async def test_raw_sql_as_the_app_role_cannot_read_change_or_delete_another_user
     async with as_app(Principal.user(alice.user_id)) as conn:
         for table in USER_TABLES:
             assert await conn.fetchval(f"SELECT count(*) FROM {table} WHERE user_id = $1", bob.user_id) == 0
+            if metadata.tables[table].info.get("append_only"):  # nobody's rows may change (0012)
+                for change in (f"UPDATE {table} SET created_at = now()", f"DELETE FROM {table}"):
+                    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                        async with conn.transaction():
+                            await conn.execute(f"{change} WHERE user_id = $1", bob.user_id)
+                continue
             assert (
                 await conn.execute(f"UPDATE {table} SET updated_at = now() WHERE user_id = $1", bob.user_id)
                 == "UPDATE 0"

@@ -17,6 +17,7 @@ from agentkeep.database.urls import DatabaseUrls
 from agentkeep.decisions.service import DecisionService, OnboardingService
 from agentkeep.encrypted import ENCRYPTED_COLUMNS
 from agentkeep.errors import ConfigurationError
+from agentkeep.governance.service import GovernanceService
 from agentkeep.messages.service import MessageService
 from agentkeep.operators.service import OperatorService
 from agentkeep.personas.service import PersonaService
@@ -65,6 +66,7 @@ class Keep:
         self.onboarding = OnboardingService(database)
         self.vault = VaultService(database, self.keyring, ENCRYPTED_COLUMNS)
         self.privacy = PrivacyService(database, self.keyring, ENCRYPTED_COLUMNS)
+        self.governance = GovernanceService(database)
 
     @classmethod
     async def connect(

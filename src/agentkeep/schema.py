@@ -17,6 +17,7 @@ from agentkeep.conversations.tables import conversations
 from agentkeep.database.declared import DeclaredSchema, constraint_fields
 from agentkeep.database.metadata import metadata, vocabulary_check_name, vocabulary_columns
 from agentkeep.decisions.tables import decisions, onboarding_answers
+from agentkeep.governance.tables import RULE_FIELDS, governance_events
 from agentkeep.messages.tables import messages
 from agentkeep.personas.tables import persona_activations, personas
 from agentkeep.profiles.tables import profiles, vocabulary_terms
@@ -34,6 +35,7 @@ __all__ = [
     "audit_log",
     "conversations",
     "decisions",
+    "governance_events",
     "messages",
     "metadata",
     "onboarding_answers",
@@ -58,6 +60,7 @@ SCHEMA = DeclaredSchema(
     constraint_fields={
         **constraint_fields(metadata),
         **{vocabulary_check_name(table, column): column for table, column, _ in vocabulary_columns(metadata)},
+        **RULE_FIELDS,
     },
 )
 

@@ -77,15 +77,16 @@ async def test_charges_accumulate_and_respect_the_limit(client: httpx.AsyncClien
     assert first.status_code == second.status_code == 200
     assert float(second.json()["token_cost"]) == pytest.approx(0.75)
 
-    over = await client.post(f"{url}/charges", json={"amount": "0.2501"}, headers=alice.headers)
-    assert_problem(over, 409, field="amount")
-    current = (await client.get(url, headers=alice.headers)).json()
-    assert float(current["token_cost"]) == pytest.approx(0.75)
-    assert current["version"] == second.json()["version"]
-
     exact = await client.post(f"{url}/charges", json={"amount": "0.25"}, headers=alice.headers)
     assert exact.status_code == 200
     assert float(exact.json()["token_cost"]) == pytest.approx(1.0)
+
+    # Passing the limit blocks the session, keeping the cost (revision 0012's cost gate).
+    over = await client.post(f"{url}/charges", json={"amount": "0.0001"}, headers=alice.headers)
+    assert over.status_code == 200
+    assert (over.json()["status"], float(over.json()["token_cost"])) == ("blocked", pytest.approx(1.0001))
+    after = await client.post(f"{url}/charges", json={"amount": "0.1"}, headers=alice.headers)
+    assert_problem(after, 409, field="amount")
 
     missing = await client.post(
         f"/api/agent-sessions/{uuid.uuid4()}/charges", json={"amount": "1"}, headers=alice.headers

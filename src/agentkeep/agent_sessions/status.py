@@ -1,4 +1,4 @@
-"""The agent session status machine, as the database enforces it (trigger in revision 0001).
+"""The agent session status machine, as the database enforces it (trigger of revision 0001, widened in 0012).
 
 Kept here to explain a refusal before the database has to; a test checks both agree.
 """
@@ -12,9 +12,10 @@ TERMINAL = frozenset({"completed", "failed", "cancelled", "blocked"})
 TRANSITIONS: dict[str, frozenset[str]] = {
     "initializing": frozenset({"pending_approval", "approved", "cancelled", "failed", "blocked"}),
     "pending_approval": frozenset({"approved", "blocked", "cancelled", "failed"}),
-    "approved": frozenset({"running", "cancelled", "failed"}),
-    "running": frozenset({"paused", "completed", "failed", "cancelled"}),
-    "paused": frozenset({"running", "completed", "failed", "cancelled"}),
+    # blocked: by the cost gate or an emergency stop (revision 0012, docs/governance.md).
+    "approved": frozenset({"running", "cancelled", "failed", "blocked"}),
+    "running": frozenset({"paused", "completed", "failed", "cancelled", "blocked"}),
+    "paused": frozenset({"running", "completed", "failed", "cancelled", "blocked"}),
     **{status: frozenset[str]() for status in TERMINAL},
 }
 

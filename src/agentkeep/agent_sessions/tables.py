@@ -68,7 +68,11 @@ agent_sessions = sa.Table(
         "AND (max_cost_limit IS NULL OR max_cost_limit >= 0)",
         name="cost_valid",
     ),
-    sa.CheckConstraint("max_cost_limit IS NULL OR token_cost <= max_cost_limit", name="within_cost_limit"),
+    # A blocked session keeps the cost that passed its limit (the cost gate, migration 0012).
+    sa.CheckConstraint(
+        "max_cost_limit IS NULL OR token_cost <= max_cost_limit OR status = 'blocked'",
+        name="within_cost_limit",
+    ),
     sa.CheckConstraint("jsonb_typeof(personas_active) = 'array'", name="personas_active_array"),
     sa.Index("ix_agent_sessions_user_created", "user_id", "created_at"),
     sa.Index("ix_agent_sessions_status", "status"),
@@ -77,6 +81,14 @@ agent_sessions = sa.Table(
     sa.Index("ix_agent_sessions_token_cost", "token_cost"),
     sa.Index("ix_agent_sessions_agent_created", "agent_id", "created_at"),
     sa.Index("ix_agent_sessions_user_session", "user_id", "user_session_id"),
+    # The circuit breaker counts a user's failed sessions of one agent type (migration 0012).
+    sa.Index(
+        "ix_agent_sessions_failures",
+        "user_id",
+        "agent_type",
+        "completed_at",
+        postgresql_where=sa.text("status = 'failed'"),
+    ),
     sa.Index(
         "ix_agent_sessions_active",
         "created_at",

@@ -16,6 +16,7 @@ import typer
 
 from agentkeep.cli import privacy, server
 from agentkeep.cli.accounts import keys_app, operator_keys_app, users_app
+from agentkeep.cli.approvals import approvals_app
 from agentkeep.cli.audit import audit_app
 from agentkeep.cli.decisions import decisions_app
 from agentkeep.cli.migrate import migrate_app
@@ -48,6 +49,7 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(operator_keys_app, name="operator-key")
 app.add_typer(report_app, name="report")
 app.add_typer(decisions_app, name="decisions")
+app.add_typer(approvals_app, name="approvals")
 app.command()(server.up)
 app.command()(server.serve)
 

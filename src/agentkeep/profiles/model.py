@@ -180,8 +180,20 @@ class Consent(Strict):
 
 
 class Governance(Strict):
+    """The gates the database enforces on agent sessions (docs/governance.md)."""
+
     require_approval_event: bool
     approval_event_types: Terms
+    enforcement_framework: Term = Field(
+        description="framework_type of the events the database records itself (cost, stop, breaker)"
+    )
+    default_max_cost_limit: Decimal | None = Field(
+        None, ge=0, max_digits=12, decimal_places=4, description="for sessions without max_cost_limit"
+    )
+    circuit_breaker_failures: int | None = Field(
+        None, ge=1, le=10_000, description="failed sessions of one agent type that trip it; absent: off"
+    )
+    circuit_breaker_window_seconds: int = Field(ge=1, le=31_536_000)
 
 
 class Decisions(Strict):
@@ -255,6 +267,11 @@ class Profile(Strict):
             _member("consent.default_scopes", scope, terms.consent_scopes)
         for event in self.governance.approval_event_types:
             _member("governance.approval_event_types", event, terms.governance_event_types)
+        _member(
+            "governance.enforcement_framework",
+            self.governance.enforcement_framework,
+            terms.governance_frameworks,
+        )
         for metric, (low, high) in self.trust.metric_ranges.items():
             _member("trust.metric_ranges", metric, terms.trust_metric_types)
             if not low < high:

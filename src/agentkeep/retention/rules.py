@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentkeep.errors import AgentkeepError
 from agentkeep.profiles.model import Profile, RetentionRule
 
-# The tables revisions 0007 and 0010 give the operator read and delete policies on. A rule on
-# another existing table is refused: the owner could not see (so not archive) its rows.
+# The tables revisions 0007, 0010 and 0012 give the operator read and delete policies on. A rule
+# on another existing table is refused: the owner could not see (so not archive) its rows.
 OPERABLE_TABLES = (
     "messages",
     "conversations",
@@ -27,6 +27,8 @@ OPERABLE_TABLES = (
     "persona_activations",
     "decisions",
     "onboarding_answers",
+    # revision 0012: 001 keeps governance events seven years; they go with their agent session.
+    "governance_events",
 )
 # The audit trail refuses every delete (revision 0005): its chains would need an anchor where
 # pruned entries end (a signed head kept outside, docs/audit.md) before entries may go.

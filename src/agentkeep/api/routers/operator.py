@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from agentkeep.api.dependencies import KeepDep, OperatorPrincipalDep
 from agentkeep.api.routers.users import Confirmed
 from agentkeep.audit.models import RedactResult, VerifyReport
+from agentkeep.governance.models import EmergencyStop, StopResult
 from agentkeep.operators.models import UserActivity
 from agentkeep.pagination import MAX_PAGE_SIZE, Page
 from agentkeep.privacy.models import ErasureReport
@@ -74,3 +75,9 @@ async def erase_user(
 ) -> ErasureReport:
     """Erase a user: data keys destroyed, rows deleted, audit entries redacted (docs/privacy.md)."""
     return await keep.privacy.erase(user_id)
+@router.post("/agents/{agent_id}/emergency-stop")
+async def emergency_stop_agent(
+    keep: KeepDep, principal: OperatorPrincipalDep, agent_id: uuid.UUID, stop: EmergencyStop
+) -> StopResult:
+    """Block every live session of the agent, of every user, each with an emergency_stop event."""
+    return await keep.governance.operator_stop(principal, agent_id, stop)
