@@ -10,9 +10,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from agentkeep.access_keys.tables import api_keys, service_keys
+from agentkeep.activities.tables import RULE_FIELDS, agent_activities, ethical_validations
 from agentkeep.agent_sessions.tables import agent_sessions
 from agentkeep.agents.tables import agents
 from agentkeep.audit.tables import audit_chain_heads, audit_log
+from agentkeep.consent.tables import consent_logs, consent_tiers
 from agentkeep.conversations.tables import conversations
 from agentkeep.database.declared import DeclaredSchema, constraint_fields
 from agentkeep.database.metadata import metadata, vocabulary_check_name, vocabulary_columns
@@ -24,12 +26,16 @@ from agentkeep.users.tables import users
 
 __all__ = [
     "SCHEMA",
+    "agent_activities",
     "agent_sessions",
     "agents",
     "api_keys",
     "audit_chain_heads",
     "audit_log",
+    "consent_logs",
+    "consent_tiers",
     "conversations",
+    "ethical_validations",
     "messages",
     "metadata",
     "persona_activations",
@@ -50,6 +56,7 @@ SCHEMA = DeclaredSchema(
     constraint_fields={
         **constraint_fields(metadata),
         **{vocabulary_check_name(table, column): column for table, column, _ in vocabulary_columns(metadata)},
+        **RULE_FIELDS,
     },
 )
 
