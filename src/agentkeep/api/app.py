@@ -16,10 +16,13 @@ from agentkeep.api.dependencies import ActivityClock
 from agentkeep.api.limits import BodySizeLimit
 from agentkeep.api.observability import Metrics, Observability
 from agentkeep.api.routers import (
+    activities,
     agent_sessions,
     agents,
     audit,
+    consent,
     conversations,
+    ethical_validations,
     health,
     keys,
     messages,
@@ -48,6 +51,9 @@ ROUTERS = (
     profile,
     audit,
     operator,
+    consent,
+    activities,
+    ethical_validations,
 )
 
 
