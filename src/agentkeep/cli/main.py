@@ -17,6 +17,7 @@ import typer
 from agentkeep.cli import server
 from agentkeep.cli.accounts import keys_app, operator_keys_app, users_app
 from agentkeep.cli.audit import audit_app
+from agentkeep.cli.consent import consent_app
 from agentkeep.cli.migrate import migrate_app
 from agentkeep.cli.output import JsonOption, out, print_json, run, settings, table, with_database
 from agentkeep.cli.partitions import partitions_app
@@ -40,6 +41,7 @@ app.add_typer(partitions_app, name="partitions")
 app.add_typer(retention_app, name="retention")
 app.add_typer(operator_keys_app, name="operator-key")
 app.add_typer(report_app, name="report")
+app.add_typer(consent_app, name="consent")
 app.command()(server.up)
 app.command()(server.serve)
 
