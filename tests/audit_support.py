@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from agentkeep.activities.models import NewActivity, NewEthicalValidation
 from agentkeep.agent_sessions.models import NewAgentSession
 from agentkeep.agents.models import NewAgent
 from agentkeep.conversations.models import NewConversation
@@ -58,6 +59,12 @@ async def user_with_rows(keep: Keep, *, text: str = "hello", messages: int = 3, 
     )
     for number in range(messages):
         await keep.messages.append(user.user_id, chat.id, NewMessage(role="user", content=f"{text} {number}"))
+    activity = await keep.activities.propose(
+        user.user_id, NewActivity(agent_name="FELLO", activity_type="observation", title=f"watch {text}")
+    )
+    await keep.activities.validate(
+        user.user_id, NewEthicalValidation(result="passed", agent_activity_id=activity.id, reasoning=text)
+    )
     return user
 
 

@@ -136,17 +136,18 @@ async def test_the_database_and_the_sdk_agree_on_every_transition(as_app: Any, m
                     await conn.execute(
                         "UPDATE agent_activities SET status = $1 WHERE id = $2", step, activity_id
                     )
-            allowed = True
+            refusal = ""
             try:
                 async with conn.transaction():
                     await conn.execute(
                         "UPDATE agent_activities SET status = $1 WHERE id = $2", target, activity_id
                     )
             except asyncpg.CheckViolationError as error:
-                allowed = False
-                assert f"cannot go from {source} to {target}" in str(error)
-                assert "agent_activities_status_transition" in str(error)
-            assert allowed == (target in TRANSITIONS[source]), (source, target)
+                refusal = str(error)
+            assert (refusal == "") == (target in TRANSITIONS[source]), (source, target)
+            if refusal:
+                assert f"cannot go from {source} to {target}" in refusal
+                assert "agent_activities_status_transition" in refusal
 
 
 async def test_the_sdk_and_the_api_refuse_illegal_transitions(
@@ -264,3 +265,39 @@ async def test_bad_input_names_the_field(keep: Keep, make_user: Any) -> None:
             other.user_id, NewEthicalValidation(result="passed", agent_activity_id=new_id())
         )
     assert (await keep.activities.list(user.user_id)).items == []
+
+
+async def test_a_blocked_message_is_stored_but_left_out_of_the_latest_context(
+    keep: Keep, make_user: Any, client: Any
+) -> None:
+    from agentkeep.messages.models import NewMessage
+
+    user = await make_user()
+    chat = await keep.conversations.create(user.user_id)
+    sent = await keep.messages.append_many(
+        user.user_id, chat.id, [NewMessage(role="assistant", content=f"m{i}") for i in range(4)]
+    )
+    # Marked by the writer itself (seed 004's ethical_validation shape) ...
+    await keep.messages.append(
+        user.user_id,
+        chat.id,
+        NewMessage(role="assistant", content="harsh", ethical_validation={"overall": "blocked"}),
+    )
+    # ... or by an ethical validation recorded on the message.
+    validation = await keep.activities.validate(
+        user.user_id,
+        NewEthicalValidation(result="blocked", message_id=sent[2].id, is_override_allowed=True),
+    )
+    context = await keep.messages.latest(user.user_id, chat.id, 3)
+    assert [m.content for m in context] == ["m0", "m1", "m3"]
+    everything = await keep.messages.latest(user.user_id, chat.id, 10, include_blocked=True)
+    assert [m.content for m in everything] == ["m0", "m1", "m2", "m3", "harsh"]
+    assert everything[2].ethical_validation == {"overall": "blocked"}
+    # The user's override brings it back.
+    await keep.activities.override(user.user_id, validation.id)
+    assert [m.content for m in await keep.messages.latest(user.user_id, chat.id, 10)] == [
+        "m0",
+        "m1",
+        "m2",
+        "m3",
+    ]

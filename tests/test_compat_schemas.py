@@ -17,6 +17,7 @@ import pytest
 
 from agentkeep.database import migrate
 from agentkeep.database.engine import Database
+from agentkeep.database.migrations import consent_views_0013
 from agentkeep.database.roles import APP_ROLE
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.keep import Keep
@@ -28,7 +29,7 @@ PROFILES_DOC = Path(__file__).resolve().parent.parent / "docs" / "profiles.md"
 REVISION = migrate.script_directory().get_revision("0003").module
 AUDIT_REVISION = migrate.script_directory().get_revision("0005").module
 REVISION_VIEWS = {(schema, view) for schema, views in REVISION.VIEWS.items() for view, _ in views}
-SERVED_VIEWS = REVISION_VIEWS | set(AUDIT_REVISION.COMPAT_VIEWS)
+SERVED_VIEWS = REVISION_VIEWS | set(AUDIT_REVISION.COMPAT_VIEWS) | set(consent_views_0013.COMPAT_VIEWS)
 
 COMPAT_VIEWS = """
 SELECT n.nspname AS schema, c.relname AS view, c.reloptions, pg_get_viewdef(c.oid) AS definition

@@ -174,7 +174,7 @@ async def test_primary_keys_are_uuids_led_by_user_id(owner) -> None:
         "CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord) "
         "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
         "WHERE c.contype = 'p' AND c.conrelid::regclass::text = ANY($1::text[]) GROUP BY 1",
-        list(FOUNDATION_TABLES),
+        sorted({*FOUNDATION_TABLES, *USER_TABLES}),
     )
     keys = {row["table_name"]: (list(row["columns"]), set(row["types"])) for row in rows}
     assert keys.pop("users") == (["user_id"], {"uuid"})

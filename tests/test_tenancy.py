@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
+from agentkeep.activities.models import NewActivity, NewEthicalValidation
 from agentkeep.agent_sessions.models import AgentSessionUpdate, NewAgentSession
 from agentkeep.agents.models import NewAgent
 from agentkeep.conversations.models import ConversationUpdate, NewConversation
@@ -24,6 +25,9 @@ from agentkeep.user_sessions.models import NewUserSession
 
 # Not the audit trail: the application role may not write it at all (tests/test_audit_append_only.py).
 USER_TABLES = [table.name for table in tables_by_tenancy("user") if not table.name.startswith("audit_")]
+# Revision 0013: the application role adds consent log entries but may not change or delete any
+# (tests/test_consent.py); it still reads only its own.
+APPEND_ONLY = {"consent_logs"}
 
 
 async def _fill(keep: Keep, user_id: uuid.UUID) -> dict[str, Any]:
@@ -43,6 +47,12 @@ async def _fill(keep: Keep, user_id: uuid.UUID) -> dict[str, Any]:
     conversation = await keep.conversations.create(user_id, NewConversation(title="secret"))
     message = await keep.messages.append(user_id, conversation.id, NewMessage(role="user", content="private"))
     key = await keep.access_keys.create(user_id)
+    activity = await keep.activities.propose(
+        user_id, NewActivity(agent_name="FELLO", activity_type="suggestion", title="secret")
+    )
+    await keep.activities.validate(
+        user_id, NewEthicalValidation(result="flagged", agent_activity_id=activity.id)
+    )
     return {
         "user_session": started.session,
         "agent_session": agent_session,
@@ -124,6 +134,8 @@ async def test_raw_sql_as_the_app_role_cannot_read_change_or_delete_another_user
     async with as_app(Principal.user(alice.user_id)) as conn:
         for table in USER_TABLES:
             assert await conn.fetchval(f"SELECT count(*) FROM {table} WHERE user_id = $1", bob.user_id) == 0
+            if table in APPEND_ONLY:
+                continue
             assert (
                 await conn.execute(f"UPDATE {table} SET updated_at = now() WHERE user_id = $1", bob.user_id)
                 == "UPDATE 0"

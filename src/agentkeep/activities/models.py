@@ -6,16 +6,29 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from agentkeep.activities.tables import ActivityStatus, ValidationResult
 from agentkeep.consent.tables import Tier
-from agentkeep.models import Input, JsonObject, JsonValue, Output
-from agentkeep.models import Text as CheckedText
+from agentkeep.models import Input, JsonArray, JsonObject, JsonValue, Output
 
 Reason = Annotated[str, Field(max_length=2000)]
 Term = Annotated[str, Field(min_length=1, max_length=100)]
 Text = Annotated[str, Field(max_length=10_000)]
+
+
+def _short_strings(values: list[Any]) -> list[Any]:
+    """A list of strings of at most 2,000 characters each (checked as JSON first: NUL, surrogates)."""
+    if len(values) > 100:
+        raise ValueError("holds more than 100 items")
+    for index, value in enumerate(values):
+        if not isinstance(value, str) or len(value) > 2000:
+            raise ValueError(f"item {index} is not a string of at most 2000 characters")
+    return values
+
+
+# One error naming the field, whatever is wrong inside the list.
+Strings = Annotated[JsonArray, AfterValidator(_short_strings)]
 
 
 class NewActivity(Input):
@@ -75,12 +88,8 @@ class NewEthicalValidation(Input):
     agent_activity_id: uuid.UUID | None = None
     message_id: uuid.UUID | None = None
     validator: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    rules_applied: list[Annotated[CheckedText, Field(max_length=200)]] = Field(
-        default_factory=list, max_length=100
-    )
-    concerns: list[Annotated[CheckedText, Field(max_length=2000)]] = Field(
-        default_factory=list, max_length=100
-    )
+    rules_applied: Strings = Field(default_factory=list)
+    concerns: Strings = Field(default_factory=list)
     reasoning: Text | None = None
     is_override_allowed: bool = False
     metadata: JsonObject = Field(default_factory=dict)

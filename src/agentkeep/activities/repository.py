@@ -17,6 +17,7 @@ from agentkeep.activities.tables import agent_activities, ethical_validations
 from agentkeep.agent_sessions.tables import agent_sessions
 from agentkeep.consent.tables import consent_tiers
 from agentkeep.database.rows import keyset_before
+from agentkeep.messages.tables import messages
 
 COLUMNS = [
     c
@@ -144,3 +145,18 @@ async def validations(
         statement = statement.where(ethical_validations.c.message_id == message_id)
     result = await conn.execute(statement.order_by(ethical_validations.c.id.desc()).limit(limit))
     return list(result.mappings())
+
+
+async def mark_message(
+    conn: AsyncConnection, user_id: uuid.UUID, message_id: uuid.UUID, overall: str
+) -> None:
+    """Set ``overall`` in the message's ``ethical_validation`` (seed 004's shape): a ``blocked``
+    message stays stored but leaves the latest-N context (messages.repository)."""
+    merged = sa.func.coalesce(messages.c.ethical_validation, sa.text("'{}'::jsonb")).op("||")(
+        sa.func.jsonb_build_object("overall", overall)
+    )
+    await conn.execute(
+        sa.update(messages)
+        .where(messages.c.user_id == user_id, messages.c.id == message_id)
+        .values(ethical_validation=merged)
+    )

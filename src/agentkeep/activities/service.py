@@ -175,6 +175,8 @@ class ActivityService:
         values = new.model_dump(exclude_none=True) | {"user_id": acting_user(actor), "id": new_id()}
         async with self._database.transaction(as_principal(actor)) as tx:
             row = await repository.insert_validation(tx.conn, values)
+            if new.message_id is not None and new.result == "blocked":
+                await repository.mark_message(tx.conn, row["user_id"], new.message_id, "blocked")
         return read_one(EthicalValidation, row, what="ethical validation")
 
     async def override(self, actor: Actor, validation_id: uuid.UUID) -> EthicalValidation:
@@ -182,6 +184,9 @@ class ActivityService:
         try:
             async with self._database.transaction(as_principal(actor)) as tx:
                 row = await repository.override_validation(tx.conn, acting_user(actor), validation_id)
+                if row is not None and row["message_id"] is not None and row["result"] == "blocked":
+                    # The user's override brings the message back into the context.
+                    await repository.mark_message(tx.conn, row["user_id"], row["message_id"], "overridden")
         except InvalidInput as refused:
             raise Conflict(
                 "this ethical validation does not allow an override", field="is_overridden_by_user"

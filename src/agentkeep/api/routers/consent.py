@@ -15,10 +15,11 @@ from agentkeep.consent.models import (
     SettingsChange,
     TierChange,
 )
+from agentkeep.models import Text
 from agentkeep.pagination import MAX_PAGE_SIZE, Page
 
 router = APIRouter(prefix="/api/consent", tags=["consent"])
-ScopePath = Annotated[str, Path(min_length=1, max_length=100)]
+ScopePath = Annotated[Text, Path(min_length=1, max_length=100)]
 
 
 @router.get("/tiers")
@@ -52,7 +53,7 @@ async def update_settings(
 async def list_logs(
     keep: KeepDep,
     principal: UserPrincipalDep,
-    scope: Annotated[str, Query(min_length=1, max_length=100)] | None = None,
+    scope: Annotated[Text, Query(min_length=1, max_length=100)] | None = None,
     activity_id: uuid.UUID | None = None,
     before: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,

@@ -75,9 +75,9 @@ $$
 CREATE FUNCTION agentkeep_consent_log(
     p_user_id uuid, p_activity_id uuid, p_tier_id uuid, p_action text, p_scope text,
     p_previous text, p_new text, p_reason text, p_metadata jsonb
-) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
--- As the owner: audit_new_id() is not the application role's; row-level security still admits
--- only the acting user's rows (the owner is subject to it too).
+) RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+-- As the caller: row-level security admits only the acting user's rows (ids: audit_new_id(),
+-- UUIDv7, which revision 0013 lets the application role call).
 BEGIN
     EXECUTE format(
         'INSERT INTO %s (user_id, id, agent_activity_id, consent_tier_id, action, scope,'

@@ -39,6 +39,11 @@ SELECT l.id, l.user_id, l.action, l.scope, l.previous_value, l.new_value, l.reas
 """,
 }
 
+# (schema, view) of each, as tests/test_compat_schemas.py lists the served views.
+COMPAT_VIEWS: tuple[tuple[str, str], ...] = tuple(
+    (schema, view) for schema, _, view in (name.partition(".") for name in VIEWS)
+)
+
 
 def create() -> None:
     for name, body in VIEWS.items():

@@ -314,6 +314,8 @@ def _functions() -> None:
     op.execute(sql.COLOCATED_CITUS if ddl.citus_installed() else sql.COLOCATED_PLAIN)
     for statement in sql.FUNCTIONS.values():
         op.execute(statement)
+    # The log's ids are UUIDv7 from revision 0005's generator, which writes nothing.
+    op.execute(f"GRANT EXECUTE ON FUNCTION audit_new_id() TO {APP_ROLE}")
     for signature in ("agentkeep_default_consent_scopes()", "agentkeep_activity_rule(text)"):
         # SECURITY DEFINER readers of the profile catalog: only what they return is exposed.
         op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
@@ -364,6 +366,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     views.drop()
+    op.execute(f"REVOKE EXECUTE ON FUNCTION audit_new_id() FROM {APP_ROLE}")
     for table in reversed(TABLES):
         op.drop_table(table)
     for signature in reversed(list(sql.FUNCTIONS)):
