@@ -8,6 +8,7 @@ path an activity takes and explains refusals before the database has to.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -202,7 +203,7 @@ class ActivityService:
         activity_id: uuid.UUID | None = None,
         message_id: uuid.UUID | None = None,
         limit: int = 50,
-    ) -> list[EthicalValidation]:
+    ) -> builtins.list[EthicalValidation]:
         limit = checked_limit(limit)
         async with self._database.transaction(as_principal(actor)) as tx:
             rows = await repository.validations(

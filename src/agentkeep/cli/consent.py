@@ -80,7 +80,7 @@ def set_tier(
     """Set the user's tier for one scope; the database logs the tier before and after."""
     user_id = _user_id(user)
     try:
-        change = TierChange(tier_level=tier, reason=reason)  # type: ignore[arg-type]  # validated here
+        change = TierChange(tier_level=tier, reason=reason)
     except ValidationError as exc:
         fail(describe(exc))
 

@@ -199,7 +199,9 @@ def _not_blocked() -> sa.ColumnElement[bool]:
     ``"overall": "blocked"``, revision 0013, docs/consent.md). A filter on the rows the index
     scan fetches anyway: the latest N stays one backward scan of the conversation's index.
     Constants, not parameters: the statement's parameters stay those of the latest N."""
-    return sa.text("(messages.ethical_validation ->> 'overall') IS DISTINCT FROM 'blocked'")
+    return sa.literal_column(
+        "(messages.ethical_validation ->> 'overall') IS DISTINCT FROM 'blocked'", sa.Boolean()
+    )
 
 
 def _page(*, newest_first: bool, from_cursor: bool, without_blocked: bool = False) -> Statement:

@@ -26,6 +26,7 @@ now come from the active profile's stored content (else the default profile's, f
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -75,20 +76,18 @@ def _in(column: str, values: Sequence[str]) -> str:
     return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
-def _timestamps() -> list[sa.Column[object]]:
+def _timestamps() -> list[sa.Column[Any]]:
     return [
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
     ]
 
 
-def _uuid(name: str, *, nullable: bool = True) -> sa.Column[object]:
+def _uuid(name: str, *, nullable: bool = True) -> sa.Column[Any]:
     return sa.Column(name, pg.UUID(as_uuid=True), nullable=nullable)
 
 
-def _vocabulary(
-    table: str, column: str, vocabulary: str
-) -> tuple[sa.Column[object], sa.ForeignKeyConstraint]:
+def _vocabulary(table: str, column: str, vocabulary: str) -> tuple[sa.Column[Any], sa.ForeignKeyConstraint]:
     generated = sa.Column(
         f"{column}_vocabulary", sa.String(63), sa.Computed(f"'{vocabulary}'", persisted=True), nullable=True
     )
@@ -107,12 +106,12 @@ def _user_key(table: str) -> sa.ForeignKeyConstraint:
     )
 
 
-def _jsonb(name: str, *, nullable: bool = False) -> sa.Column[object]:
+def _jsonb(name: str, *, nullable: bool = False) -> sa.Column[Any]:
     default = None if nullable else sa.text("'{}'::jsonb")
     return sa.Column(name, pg.JSONB(astext_type=sa.Text()), server_default=default, nullable=nullable)
 
 
-def _version() -> sa.Column[object]:
+def _version() -> sa.Column[Any]:
     return sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False)
 
 
