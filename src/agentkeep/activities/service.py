@@ -48,11 +48,7 @@ class ActivityService:
         """Record the activity; it is approved at once when the scope's consent tier and the
         agent session's trust level reach what the profile requires, else it waits for consent."""
         user_id = acting_user(actor)
-        values = new.model_dump(exclude={"trust_level_required"}) | {
-            "user_id": user_id,
-            "id": new_id(),
-            "trust_level_required": new.trust_level_required,
-        }
+        values = new.model_dump() | {"user_id": user_id, "id": new_id()}
         async with self._database.transaction(as_principal(actor)) as tx:
             row = await repository.insert(tx.conn, values)
             tier, trust = await repository.gate_values(

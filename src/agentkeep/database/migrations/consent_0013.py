@@ -27,9 +27,11 @@ SELECT p_table::text
 $$
 """
 
+# As the owner: audit_shard_of is not the application role's. It only names the shard; the
+# statements on it run as the caller, as the rest of the caller's distributed transaction does.
 COLOCATED_CITUS = """
 CREATE FUNCTION agentkeep_colocated(p_table regclass, p_user_id uuid) RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 SELECT audit_shard_of(p_table, p_user_id)
 $$
 """
