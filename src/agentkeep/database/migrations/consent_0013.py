@@ -107,7 +107,7 @@ BEGIN
         RETURN NEW;
     END IF;
     IF NEW.scope IS DISTINCT FROM OLD.scope THEN
-        RAISE EXCEPTION 'consent tier %: its scope is fixed (rule "consent_tiers_scope_fixed")', OLD.id
+        RAISE EXCEPTION 'consent tier %: its scope is fixed (constraint "consent_tiers_scope_fixed")', OLD.id
             USING ERRCODE = 'check_violation', CONSTRAINT = 'consent_tiers_scope_fixed';
     END IF;
     IF (NEW.tier_level, NEW.is_active) IS DISTINCT FROM (OLD.tier_level, OLD.is_active) THEN
@@ -136,7 +136,7 @@ BEGIN
     IF NEW.status IS DISTINCT FROM 'proposed' THEN
         RAISE EXCEPTION USING
             MESSAGE = format('agent activity must start as proposed, not %s'
-                             ' (rule "agent_activities_status_transition")', NEW.status),
+                             ' (constraint "agent_activities_status_transition")', NEW.status),
             ERRCODE = 'check_violation', CONSTRAINT = 'agent_activities_status_transition';
     END IF;
     SELECT r.tier, r.trust_level INTO v_rule FROM agentkeep_activity_rule(NEW.activity_type) AS r;
@@ -169,7 +169,7 @@ BEGIN
         RAISE EXCEPTION USING
             MESSAGE = format('agent activity %s: its agent, agent session, type, scope, required tier'
                              ' and trust level are fixed once proposed'
-                             ' (rule "agent_activities_terms_fixed")', OLD.id),
+                             ' (constraint "agent_activities_terms_fixed")', OLD.id),
             ERRCODE = 'check_violation', CONSTRAINT = 'agent_activities_terms_fixed';
     END IF;
     IF NEW.status IS NOT DISTINCT FROM OLD.status THEN
@@ -183,7 +183,7 @@ BEGIN
     ) THEN
         RAISE EXCEPTION USING
             MESSAGE = format('agent activity cannot go from %s to %s'
-                             ' (rule "agent_activities_status_transition")', OLD.status, NEW.status),
+                             ' (constraint "agent_activities_status_transition")', OLD.status, NEW.status),
             ERRCODE = 'check_violation', CONSTRAINT = 'agent_activities_status_transition';
     END IF;
     IF OLD.status = 'proposed' AND NEW.status = 'approved' THEN
@@ -196,7 +196,7 @@ BEGIN
            < agentkeep_consent_rank(NEW.consent_tier_required) THEN
             RAISE EXCEPTION USING
                 MESSAGE = format('agent activity cannot be approved without asking: consent tier for'
-                                 ' scope %s is %s, %s needs %s (rule "agent_activities_consent_tier")',
+                                 ' scope %s is %s, %s needs %s (constraint "agent_activities_consent_tier")',
                                  NEW.scope, coalesce(v_tier, 'none'), NEW.activity_type,
                                  NEW.consent_tier_required),
                 ERRCODE = 'check_violation', CONSTRAINT = 'agent_activities_consent_tier';
@@ -209,7 +209,7 @@ BEGIN
         IF coalesce(v_trust, 0) < NEW.trust_level_required THEN
             RAISE EXCEPTION USING
                 MESSAGE = format('agent activity cannot be approved without asking: agent trust level'
-                                 ' is %s, %s needs %s (rule "agent_activities_trust_level")',
+                                 ' is %s, %s needs %s (constraint "agent_activities_trust_level")',
                                  coalesce(v_trust, 0), NEW.activity_type, NEW.trust_level_required),
                 ERRCODE = 'check_violation', CONSTRAINT = 'agent_activities_trust_level';
         END IF;
@@ -225,7 +225,7 @@ BEGIN
         IF v_blocked THEN
             RAISE EXCEPTION USING
                 MESSAGE = format('agent activity %s is blocked by an ethical validation and cannot'
-                                 ' execute (rule "agent_activities_ethics_block")', NEW.id),
+                                 ' execute (constraint "agent_activities_ethics_block")', NEW.id),
                 ERRCODE = 'check_violation', CONSTRAINT = 'agent_activities_ethics_block';
         END IF;
         NEW.executed_at := coalesce(NEW.executed_at, now());
