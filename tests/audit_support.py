@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from agentkeep.activities.models import NewActivity, NewEthicalValidation
 from agentkeep.agent_sessions.models import NewAgentSession
 from agentkeep.agents.models import NewAgent
 from agentkeep.conversations.models import NewConversation
@@ -81,6 +82,12 @@ async def user_with_rows(keep: Keep, *, text: str = "hello", messages: int = 3, 
         NewDecision(decision_type="review", agent_session_id=session.id, subject=f"about {text}"),
     )
     await keep.onboarding.set(user.user_id, session.id, OnboardingChange(processing_mode="hybrid"))
+    activity = await keep.activities.propose(
+        user.user_id, NewActivity(agent_name="FELLO", activity_type="observation", title=f"watch {text}")
+    )
+    await keep.activities.validate(
+        user.user_id, NewEthicalValidation(result="passed", agent_activity_id=activity.id, reasoning=text)
+    )
     return user
 
 

@@ -161,6 +161,11 @@ async def _write_and_check(conn: Any, table_name: str) -> None:
         original = json.loads(row_json)
         copy = _fresh_copy(table, original)
         await _copy_parents(conn, table, original, copy)
+        # Revision 0013: an activity is inserted as proposed; a scope's second row is an inactive one.
+        if table_name == "agent_activities":
+            copy["status"] = "proposed"
+        if table_name == "consent_tiers":
+            copy |= {"scope": original["scope"], "is_active": False}
         on_user_chain = table.info["tenancy"] in ("user", "handle")
         chain = uuid.UUID(copy["user_id"]) if on_user_chain else NIL
         before = int(

@@ -17,6 +17,7 @@ import pytest
 
 from agentkeep.database import migrate
 from agentkeep.database.engine import Database
+from agentkeep.database.migrations import consent_views_0013
 from agentkeep.database.roles import APP_ROLE
 from agentkeep.database.urls import DatabaseUrls, asyncpg_dsn
 from agentkeep.keep import Keep
@@ -37,6 +38,7 @@ SERVED_VIEWS = (
     | set(VAULT_REVISION.COMPAT_VIEWS)
     | {(schema, view) for schema, view, _ in DECISIONS_REVISION.VIEWS}
     | set(GOVERNANCE_REVISION.COMPAT_VIEWS)
+    | set(consent_views_0013.COMPAT_VIEWS)
 )
 
 COMPAT_VIEWS = """

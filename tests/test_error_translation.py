@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from agentkeep.activities.tables import RULE_FIELDS
 from agentkeep.database.engine import principal_settings
 from agentkeep.database.errors import translate
 from agentkeep.database.metadata import vocabulary_check_name, vocabulary_columns
@@ -225,6 +226,7 @@ async def test_the_map_names_every_constraint_and_unique_index_of_the_migrated_s
         vocabulary_check_name(table, column) for table, column, _ in vocabulary_columns(SCHEMA.metadata)
     }
     # The governance gates (0012) raise check violations that name their rule as a constraint.
+    # So do the rule triggers of revision 0013 (agent activities, consent tiers).
     assert set(FIELDS) == live | vocabulary_checks | set(RULE_FIELDS)
     table_columns = {column.name for table in SCHEMA.metadata.tables.values() for column in table.columns}
     named_by_rule = {name for name, field in FIELDS.items() if field not in table_columns}

@@ -32,7 +32,11 @@ def _nodes(plan: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 async def _generic_plan(
-    owner: asyncpg.Connection, user_id: Any, conversation_id: Any, settings: dict[str, str]
+    owner: asyncpg.Connection,
+    user_id: Any,
+    conversation_id: Any,
+    settings: dict[str, str],
+    statement: repository.Statement = repository.LATEST,
 ) -> list[tuple[str, str]]:
     """The plan of the SDK's latest-N statement under ``settings`` (the pool's: a generic one),
     right after ANALYZE of every partition (the ones made ahead are empty: ANALYZE records them as
@@ -42,7 +46,7 @@ async def _generic_plan(
         for name, value in settings.items():
             await owner.execute("SELECT set_config($1, $2, true)", name, value)
         await owner.execute("SELECT set_config('agentkeep.user_id', $1, true)", str(user_id))
-        await owner.execute("PREPARE latest AS " + repository.LATEST.sql)
+        await owner.execute("PREPARE latest AS " + statement.sql)
         # Parameters of EXPLAIN EXECUTE cannot be bound: the UUIDs are ours, parsed, printed back.
         arguments = ", ".join(f"'{uuid.UUID(str(value))}'" for value in (user_id, conversation_id))
         [row] = await owner.fetch(f"EXPLAIN (FORMAT JSON) EXECUTE latest({arguments}, 50)")
@@ -73,12 +77,20 @@ async def test_latest_walks_the_partitions_indexes_when_empty_ones_are_analyzed(
             )
             owner = await asyncpg.connect(asyncpg_dsn(urls.owner))
             try:
-                scans = await _generic_plan(owner, user.user_id, conversation.id, PLAIN_DRIVER_SETTINGS)
+                # The context (blocked messages left out, revision 0013) walks the same indexes.
+                plans = [
+                    await _generic_plan(
+                        owner, user.user_id, conversation.id, PLAIN_DRIVER_SETTINGS, statement
+                    )
+                    for statement in (repository.LATEST, repository.LATEST_CONTEXT)
+                ]
             finally:
                 await owner.close()
-            assert not [node for node, _relation in scans if node == "Sort"], scans
-            messages_scans = [node for node, relation in scans if relation.startswith("messages_")]
-            assert messages_scans and set(messages_scans) <= {"Index Scan", "Index Only Scan"}, scans
+            for scans in plans:
+                assert not [node for node, _relation in scans if node == "Sort"], scans
+                messages_scans = [node for node, relation in scans if relation.startswith("messages_")]
+                assert messages_scans and set(messages_scans) <= {"Index Scan", "Index Only Scan"}, scans
+            assert plans[0] == plans[1]
             # The pool's settings are what keeps it so: a generic plan with the default enable_sort
             # may sort the whole conversation under the LIMIT once the filled month is large (165 ms
             # for the latest 50 of 10,000 on the benchmark fill; engine.py); too small here to show.

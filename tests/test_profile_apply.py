@@ -107,7 +107,9 @@ async def test_removing_a_term_in_use_is_refused_with_the_count_and_changes_noth
     )
     with pytest.raises(TermsInUse) as refused_sessions:
         await fresh.profile.apply(load_profile("kai"))
+    # The user's default consent scope (revision 0013) is a term kai does not have either.
     assert refused_sessions.value.detail == (
+        "cannot remove term 'global' from vocabulary consent_scope: used by 1 row in consent_tiers.scope; "
         "cannot remove term 'qa' from vocabulary agent_session_type: "
         "used by 2 rows in agent_sessions.agent_type"
     )

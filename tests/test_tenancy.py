@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
+from agentkeep.activities.models import NewActivity, NewEthicalValidation
 from agentkeep.agent_sessions.models import AgentSessionUpdate, NewAgentSession
 from agentkeep.agents.models import NewAgent
 from agentkeep.conversations.models import ConversationUpdate, NewConversation
@@ -26,6 +27,9 @@ from agentkeep.user_sessions.models import NewUserSession
 
 # Not the audit trail: the application role may not write it at all (tests/test_audit_append_only.py).
 USER_TABLES = [table.name for table in tables_by_tenancy("user") if not table.name.startswith("audit_")]
+# Revision 0013: the application role adds consent log entries but may not change or delete any
+# (tests/test_consent.py); it still reads only its own.
+APPEND_ONLY = {"consent_logs"}
 
 
 async def _fill(keep: Keep, user_id: uuid.UUID) -> dict[str, Any]:
@@ -51,6 +55,12 @@ async def _fill(keep: Keep, user_id: uuid.UUID) -> dict[str, Any]:
     )
     await keep.onboarding.set(user_id, agent_session.id, OnboardingChange(risk_profile="balanced"))
     await keep.governance.approve(user_id, agent_session.id, Decision(reason="private"))
+    activity = await keep.activities.propose(
+        user_id, NewActivity(agent_name="FELLO", activity_type="suggestion", title="secret")
+    )
+    await keep.activities.validate(
+        user_id, NewEthicalValidation(result="flagged", agent_activity_id=activity.id)
+    )
     return {
         "decision": decision,
         "user_session": started.session,
@@ -138,6 +148,8 @@ async def test_raw_sql_as_the_app_role_cannot_read_change_or_delete_another_user
                     with pytest.raises(asyncpg.InsufficientPrivilegeError):
                         async with conn.transaction():
                             await conn.execute(f"{change} WHERE user_id = $1", bob.user_id)
+                continue
+            if table in APPEND_ONLY:
                 continue
             assert (
                 await conn.execute(f"UPDATE {table} SET updated_at = now() WHERE user_id = $1", bob.user_id)

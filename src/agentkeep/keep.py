@@ -5,9 +5,11 @@ from __future__ import annotations
 from types import TracebackType
 
 from agentkeep.access_keys.service import AccessKeyService
+from agentkeep.activities.service import ActivityService
 from agentkeep.agent_sessions.service import AgentSessionService
 from agentkeep.agents.service import AgentService
 from agentkeep.audit.service import AuditService
+from agentkeep.consent.service import ConsentService
 from agentkeep.conversations.service import ConversationService
 from agentkeep.database import migrate as migrations
 from agentkeep.database.bootstrap import ensure_database
@@ -67,6 +69,8 @@ class Keep:
         self.vault = VaultService(database, self.keyring, ENCRYPTED_COLUMNS)
         self.privacy = PrivacyService(database, self.keyring, ENCRYPTED_COLUMNS)
         self.governance = GovernanceService(database)
+        self.consent = ConsentService(database)
+        self.activities = ActivityService(database)
 
     @classmethod
     async def connect(

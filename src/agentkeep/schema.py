@@ -10,9 +10,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from agentkeep.access_keys.tables import api_keys, service_keys
+from agentkeep.activities.tables import RULE_FIELDS, agent_activities, ethical_validations
 from agentkeep.agent_sessions.tables import agent_sessions
 from agentkeep.agents.tables import agents
 from agentkeep.audit.tables import audit_chain_heads, audit_log
+from agentkeep.consent.tables import consent_logs, consent_tiers
 from agentkeep.conversations.tables import conversations
 from agentkeep.database.declared import DeclaredSchema, constraint_fields
 from agentkeep.database.metadata import metadata, vocabulary_check_name, vocabulary_columns
@@ -28,14 +30,18 @@ from agentkeep.vault.tables import vault_keys, vault_master_keys
 
 __all__ = [
     "SCHEMA",
+    "agent_activities",
     "agent_sessions",
     "agents",
     "api_keys",
     "audit_chain_heads",
     "audit_log",
+    "consent_logs",
+    "consent_tiers",
     "conversations",
     "decisions",
     "governance_events",
+    "ethical_validations",
     "messages",
     "metadata",
     "onboarding_answers",

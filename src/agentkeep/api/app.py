@@ -16,12 +16,15 @@ from agentkeep.api.dependencies import ActivityClock
 from agentkeep.api.limits import BodySizeLimit
 from agentkeep.api.observability import Metrics, Observability
 from agentkeep.api.routers import (
+    activities,
     agent_sessions,
     agents,
     audit,
+    consent,
     conversations,
     decisions,
     governance,
+    ethical_validations,
     health,
     keys,
     messages,
@@ -56,6 +59,9 @@ ROUTERS = (
     audit,
     operator,
     provider_keys,
+    consent,
+    activities,
+    ethical_validations,
 )
 
 

@@ -19,6 +19,7 @@ from agentkeep.cli.accounts import keys_app, operator_keys_app, users_app
 from agentkeep.cli.approvals import approvals_app
 from agentkeep.cli.audit import audit_app
 from agentkeep.cli.decisions import decisions_app
+from agentkeep.cli.consent import consent_app
 from agentkeep.cli.migrate import migrate_app
 from agentkeep.cli.output import JsonOption, out, print_json, run, settings, table, with_database
 from agentkeep.cli.partitions import partitions_app
@@ -50,6 +51,7 @@ app.add_typer(operator_keys_app, name="operator-key")
 app.add_typer(report_app, name="report")
 app.add_typer(decisions_app, name="decisions")
 app.add_typer(approvals_app, name="approvals")
+app.add_typer(consent_app, name="consent")
 app.command()(server.up)
 app.command()(server.serve)
 

@@ -194,9 +194,19 @@ def _conversation_is_live_now() -> sa.ColumnElement[bool]:
     )
 
 
-def _page(*, newest_first: bool, from_cursor: bool) -> Statement:
+def _not_blocked() -> sa.ColumnElement[bool]:
+    """The message was not blocked by an ethical validation (its ``ethical_validation`` says
+    ``"overall": "blocked"``, revision 0013, docs/consent.md). A filter on the rows the index
+    scan fetches anyway: the latest N stays one backward scan of the conversation's index.
+    Constants, not parameters: the statement's parameters stay those of the latest N."""
+    return sa.literal_column(
+        "(messages.ethical_validation ->> 'overall') IS DISTINCT FROM 'blocked'", sa.Boolean()
+    )
+
+
+def _page(*, newest_first: bool, from_cursor: bool, without_blocked: bool = False) -> Statement:
     """Up to ``limit`` messages of a live conversation of the user; none when it is missing,
-    deleted or someone else's.
+    deleted or someone else's. ``without_blocked`` leaves out blocked messages (the context).
 
     The conversation is checked once per query (an InitPlan, before the index scan), as a
     scalar subquery: NULL when missing, false when deleted. PostgreSQL plans these statements
@@ -210,6 +220,8 @@ def _page(*, newest_first: bool, from_cursor: bool) -> Statement:
     ]
     if from_cursor:
         where.append(messages.c.id < _cursor if newest_first else messages.c.id > _cursor)
+    if without_blocked:
+        where.append(_not_blocked())
     order = messages.c.id.desc() if newest_first else messages.c.id.asc()
     statement = (
         sa.select(*READ_COLUMNS).where(*where, _conversation_is_live_now()).order_by(order).limit(_limit)
@@ -318,6 +330,7 @@ def _soft_delete() -> Statement:
 INSERT_ONE = _insert_one()
 INSERT_MANY = _insert_many()
 LATEST = _page(newest_first=True, from_cursor=False)
+LATEST_CONTEXT = _page(newest_first=True, from_cursor=False, without_blocked=True)
 BEFORE = _page(newest_first=True, from_cursor=True)
 FIRST = _page(newest_first=False, from_cursor=False)
 AFTER = _page(newest_first=False, from_cursor=True)
@@ -458,10 +471,17 @@ async def _page_or_none(
 
 
 async def latest(
-    driver: asyncpg.Connection[Any], user_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
+    driver: asyncpg.Connection[Any],
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    limit: int,
+    *,
+    include_blocked: bool = True,
 ) -> list[Message] | None:
-    """Newest first; None when the conversation is missing, deleted or not the user's."""
-    rows = await driver.fetch(LATEST.sql, user_id, conversation_id, limit)
+    """Newest first; None when the conversation is missing, deleted or not the user's.
+    ``include_blocked=False``: without the messages an ethical validation blocked."""
+    statement = LATEST if include_blocked else LATEST_CONTEXT
+    rows = await driver.fetch(statement.sql, user_id, conversation_id, limit)
     return await _page_or_none(driver, rows, user_id, conversation_id)
 
 

@@ -54,15 +54,21 @@ class MessageService:
             for i, m in zip(ids, batch, strict=True)
         ]
 
-    async def latest(self, actor: Actor, conversation_id: uuid.UUID, limit: int = 50) -> list[Message]:
+    async def latest(
+        self, actor: Actor, conversation_id: uuid.UUID, limit: int = 50, *, include_blocked: bool = False
+    ) -> list[Message]:
         """The last ``limit`` messages, oldest first: the context window to hand a model.
 
-        NotFound when the conversation is missing, deleted or someone else's."""
+        Messages an ethical validation blocked (``ethical_validation`` ``{"overall": "blocked"}``)
+        are stored but left out, unless ``include_blocked``. NotFound when the conversation is
+        missing, deleted or someone else's."""
         limit = checked_limit(limit)
         principal = as_principal(actor)
         user_id = acting_user(principal)
         async with self._database.driver_transaction(principal) as tx:
-            found = await repository.latest(tx.driver, user_id, conversation_id, limit)
+            found = await repository.latest(
+                tx.driver, user_id, conversation_id, limit, include_blocked=include_blocked
+            )
         if found is None:
             raise NotFound(CONVERSATION_NOT_FOUND, field="conversation_id")
         found.reverse()

@@ -174,9 +174,24 @@ class Trust(Strict):
     metric_ranges: dict[Term, tuple[Decimal, Decimal]]
 
 
+ConsentTier = Literal["passive", "suggestive", "active", "autonomous"]
+
+
+class ActivityRule(Strict):
+    """When an agent activity of one type may proceed without asking (docs/consent.md)."""
+
+    tier: ConsentTier = Field(description="the consent tier of the activity's scope it needs")
+    trust_level: int = Field(ge=0, le=4, description="the agent session's trust level it needs")
+
+
 class Consent(Strict):
-    default_tier: Literal["passive", "suggestive", "active", "autonomous"]
+    default_tier: ConsentTier
     default_scopes: Terms
+    activities: dict[Term, ActivityRule] = Field(
+        description="activity type -> what it needs to proceed without asking; an activity type "
+        "without a rule always asks",
+        json_schema_extra={"x-vocabulary": "activity_type"},
+    )
 
 
 class Governance(Strict):
@@ -265,6 +280,8 @@ class Profile(Strict):
         _member("quotas.default_tier", self.quotas.default_tier, tuple(self.quotas.tiers))
         for scope in self.consent.default_scopes:
             _member("consent.default_scopes", scope, terms.consent_scopes)
+        for activity_type in self.consent.activities:
+            _member("consent.activities", activity_type, terms.activity_types)
         for event in self.governance.approval_event_types:
             _member("governance.approval_event_types", event, terms.governance_event_types)
         _member(

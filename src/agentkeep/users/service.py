@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.actors import Actor, acting_user, as_principal
+from agentkeep.consent import repository as consent_repository
 from agentkeep.database.engine import Database
 from agentkeep.errors import NotFound
 from agentkeep.ids import new_id
@@ -72,10 +73,12 @@ class UserService:
 
 
 async def register(conn: AsyncConnection, user_id: uuid.UUID, new: NewUser) -> sa.RowMapping:
-    """Store a new user and claim their e-mail and username, in the caller's transaction (every
-    way of creating a user goes through here, so none can skip the handles)."""
+    """Store a new user, claim their e-mail and username and give them the profile's default
+    consent scopes, in the caller's transaction (every way of creating a user goes through
+    here, so none can skip the handles or the scopes)."""
     row = await repository.insert(conn, row_values(user_id, new))
     await repository.claim_handles(conn, user_id, row["email"], row["username"])
+    await consent_repository.create_defaults(conn, user_id)
     return row
 
 

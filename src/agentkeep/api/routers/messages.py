@@ -58,14 +58,19 @@ async def list_messages(
 
 @router.get("/conversations/{conversation_id}/messages/latest")
 async def latest_messages(
-    keep: KeepDep, principal: UserPrincipalDep, conversation_id: uuid.UUID, limit: Limit = 50
+    keep: KeepDep,
+    principal: UserPrincipalDep,
+    conversation_id: uuid.UUID,
+    limit: Limit = 50,
+    include_blocked: bool = False,
 ) -> Page[Message]:
     """The last ``limit`` messages, oldest first.
 
     When the page is full, next_cursor is the oldest message's id: pass it as ``before`` to the
     messages list for older ones (there may be none).
     """
-    return latest_page(await keep.messages.latest(principal, conversation_id, limit), limit)
+    found = await keep.messages.latest(principal, conversation_id, limit, include_blocked=include_blocked)
+    return latest_page(found, limit)
 
 
 @router.get("/messages/{message_id}")
