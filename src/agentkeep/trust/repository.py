@@ -90,3 +90,30 @@ async def demote(
         {"user_id": user_id, "agent_id": agent_id, "reason": reason, "rule": rule},
     )
     return int(level.scalar_one())
+
+
+# Retention's "aggregate after 30 days" (seed 002): the due raw rows of one (user, agent, session,
+# metric type, day) become one row: the mean weighted by the rows' sample counts, at the day's
+# start, with min, max, the last value and the span in measurement_context.
+_AGGREGATE = """
+INSERT INTO trust_metrics (user_id, id, agent_session_id, agent_id, metric_type, metric_value,
+                           measurement_context, sample_count, is_aggregate, recorded_at)
+SELECT t.user_id, audit_new_id(), t.agent_session_id, t.agent_id, t.metric_type,
+       round(sum(t.metric_value * t.sample_count) / sum(t.sample_count), 2),
+       jsonb_build_object('aggregate', jsonb_build_object(
+           'rows', count(*), 'min', min(t.metric_value), 'max', max(t.metric_value),
+           'last', (array_agg(t.metric_value ORDER BY t.recorded_at DESC, t.id DESC))[1],
+           'from', min(t.recorded_at), 'to', max(t.recorded_at))),
+       sum(t.sample_count), true, date_trunc('day', t.recorded_at)
+  FROM trust_metrics t
+ WHERE {due}
+ GROUP BY t.user_id, t.agent_session_id, t.agent_id, t.metric_type, date_trunc('day', t.recorded_at)
+"""
+
+
+async def aggregate_due(conn: AsyncConnection, due: str, params: dict[str, Any]) -> int:
+    """Write the aggregate rows of the raw rows ``due`` selects (alias ``t``; the caller's SQL of
+    catalog identifiers, values bound in ``params``); the caller archives and deletes those rows
+    in the same transaction. Returns the number of aggregate rows written."""
+    result = await conn.execute(sa.text(_AGGREGATE.format(due=due)), params)
+    return int(result.rowcount or 0)
