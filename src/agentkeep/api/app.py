@@ -29,6 +29,7 @@ from agentkeep.api.routers import (
     personas,
     profile,
     provider_keys,
+    trust,
     user_sessions,
     users,
 )
@@ -50,6 +51,7 @@ ROUTERS = (
     conversations,
     messages,
     decisions,
+    trust,
     profile,
     audit,
     operator,
