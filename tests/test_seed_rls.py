@@ -68,12 +68,15 @@ async def test_rls_policies_exist(owner, table: str) -> None:
         functions = {f"{table}_operator_functions": "SELECT"} if table in OPERATOR_FUNCTION_TABLES else {}
         # Revision 0009: `keys rotate-master` re-wraps every user's keys as the owner acting as operator.
         rewrap = {"vault_keys_operator_rewrap": "UPDATE"} if table == "vault_keys" else {}
+        # Revision 0014: retention writes the aggregate rows of trust metrics as the operator.
+        aggregate = {"trust_metrics_operator_insert": "INSERT"} if table == "trust_metrics" else {}
         assert (
             policies
             == {f"{table}_tenant": "ALL", f"{table}_operator_read": "SELECT"}
             | operator_delete
             | functions
             | rewrap
+            | aggregate
         )
     else:
         assert policies == {

@@ -161,17 +161,17 @@ async def test_raw_sql_feedback_as_the_app_role_updates_trust(keep: Keep, make_u
             " WHERE id = ANY($1::uuid[])",
             ids,
         )
-        row = await conn.fetchrow("SELECT level, approved, outcomes FROM agent_trust WHERE agent_id = $1", agent_id)
+        row = await conn.fetchrow("SELECT level, approved, outcomes FROM agent_trust_levels WHERE agent_id = $1", agent_id)
         assert dict(row) == {"level": 1, "approved": 5, "outcomes": 5}
         assert await conn.fetchval("SELECT trust_level FROM agent_sessions WHERE id = $1", run) == 1
         # Changing a verdict moves the counts; the earned level is history and stays.
         await conn.execute(
             "UPDATE decisions SET user_feedback = 'modified' WHERE id = $1", ids[0]
         )
-        row = await conn.fetchrow("SELECT approved, modified, outcomes FROM agent_trust WHERE agent_id = $1", agent_id)
+        row = await conn.fetchrow("SELECT approved, modified, outcomes FROM agent_trust_levels WHERE agent_id = $1", agent_id)
         assert dict(row) == {"approved": 4, "modified": 1, "outcomes": 5}
         # The earned record itself is not the application's to write.
-        for statement in ("UPDATE agent_trust SET level = 4", "DELETE FROM agent_trust_changes"):
+        for statement in ("UPDATE agent_trust_levels SET level = 4", "DELETE FROM agent_trust_changes"):
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="written only by the trust functions"):
                 async with conn.transaction():  # a savepoint
                     await conn.execute(statement)
@@ -232,7 +232,7 @@ async def test_tenancy_one_user_sees_nothing_of_anothers_trust(keep: Keep, make_
     assert (await keep.trust.history(bob.user_id, agent_id)).items == []
     assert await keep.trust.metrics(bob.user_id, agent_id) == []
     async with as_app(Principal.user(bob.user_id)) as conn:
-        for table in ("agent_trust", "agent_trust_changes", "trust_metrics"):
+        for table in ("agent_trust_levels", "agent_trust_changes", "trust_metrics"):
             assert await conn.fetchval(f"SELECT count(*) FROM {table} WHERE user_id = $1", alice.user_id) == 0
         # Bob cannot demote Alice's agent: her row is not his to see or write.
         with pytest.raises(asyncpg.InsufficientPrivilegeError):

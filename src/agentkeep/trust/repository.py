@@ -1,5 +1,5 @@
 """SQL for trust. Takes a connection; never commits. Writes go through the database's trust
-functions (revision 0014): the application role only reads agent_trust and its history."""
+functions (revision 0014): the application role only reads agent_trust_levels and its history."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.agents.tables import agents
 from agentkeep.database.rows import keyset_before
-from agentkeep.trust.tables import COUNTERS, agent_trust, agent_trust_changes, trust_metrics
+from agentkeep.trust.tables import COUNTERS, agent_trust_levels, agent_trust_changes, trust_metrics
 
 CHANGE_COLUMNS = [c for c in agent_trust_changes.c if c.name != "updated_at"]
 METRIC_COLUMNS = [
@@ -26,7 +26,7 @@ async def agent_exists(conn: AsyncConnection, agent_id: uuid.UUID) -> bool:
 
 
 async def get(conn: AsyncConnection, user_id: uuid.UUID, agent_id: uuid.UUID) -> sa.RowMapping | None:
-    statement = sa.select(agent_trust).where(agent_trust.c.user_id == user_id, agent_trust.c.agent_id == agent_id)
+    statement = sa.select(agent_trust_levels).where(agent_trust_levels.c.user_id == user_id, agent_trust_levels.c.agent_id == agent_id)
     return (await conn.execute(statement)).mappings().one_or_none()
 
 

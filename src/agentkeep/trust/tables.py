@@ -1,9 +1,9 @@
-"""trust_metrics (seed 002), agent_trust (the level of an agent for a user, with the running
+"""trust_metrics (seed 002), agent_trust_levels (the level of an agent for a user, with the running
 aggregates the rules read) and agent_trust_changes (every level change, with its reason).
 
-The database keeps them: a trigger on ``decisions`` updates ``agent_trust`` and records the
+The database keeps them: a trigger on ``decisions`` updates ``agent_trust_levels`` and records the
 metrics when a decision's feedback is set, in the same transaction, whichever way the change
-comes (revision 0014, docs/trust.md). Only those functions write ``agent_trust`` and
+comes (revision 0014, docs/trust.md). Only those functions write ``agent_trust_levels`` and
 ``agent_trust_changes``; the application role reads them.
 """
 
@@ -86,8 +86,8 @@ trust_metrics = sa.Table(
     info=USER_TABLE,
 )
 
-agent_trust = sa.Table(
-    "agent_trust",
+agent_trust_levels = sa.Table(
+    "agent_trust_levels",
     metadata,
     user_id_column(),
     sa.Column("agent_id", pg.UUID(as_uuid=True), sa.ForeignKey("agents.id", ondelete="RESTRICT"), primary_key=True),
@@ -99,7 +99,7 @@ agent_trust = sa.Table(
     *timestamps(),
     sa.CheckConstraint("level BETWEEN 0 AND 4", name="level_valid"),
     sa.CheckConstraint(" AND ".join(f"{name} >= 0" for name in COUNTERS), name="counters_non_negative"),
-    sa.Index("ix_agent_trust_agent", "agent_id"),
+    sa.Index("ix_agent_trust_levels_agent", "agent_id"),
     info=USER_TABLE,
 )
 
@@ -118,7 +118,7 @@ agent_trust_changes = sa.Table(
     sa.Column("decision_id", pg.UUID(as_uuid=True)),
     *timestamps(),
     sa.ForeignKeyConstraint(
-        ["user_id", "agent_id"], ["agent_trust.user_id", "agent_trust.agent_id"], ondelete="CASCADE"
+        ["user_id", "agent_id"], ["agent_trust_levels.user_id", "agent_trust_levels.agent_id"], ondelete="CASCADE"
     ),
     sa.CheckConstraint("from_level BETWEEN 0 AND 4 AND to_level BETWEEN 0 AND 4", name="levels_valid"),
     sa.CheckConstraint("from_level <> to_level", name="level_changed"),

@@ -55,7 +55,7 @@ BEGIN
         'UPDATE %s AS t SET level = $3, level_outcomes = 0, level_approved = 0,'
         ' rejection_streak = CASE WHEN $3 < t.level THEN 0 ELSE t.rejection_streak END,'
         ' level_changed_at = $4, version = t.version + 1'
-        ' WHERE t.user_id = $1 AND t.agent_id = $2', trust_rel('public.agent_trust', p_user_id))
+        ' WHERE t.user_id = $1 AND t.agent_id = $2', trust_rel('public.agent_trust_levels', p_user_id))
         USING p_user_id, p_agent_id, p_to, v_at;
     EXECUTE format(
         'INSERT INTO %s (user_id, id, agent_id, from_level, to_level, rule, reason, decision_id)'
@@ -78,7 +78,7 @@ CREATE FUNCTION trust_apply_outcome(
 ) RETURNS smallint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
     r          jsonb := trust_rules();
-    v_trust    text := trust_rel('public.agent_trust', p_user_id);
+    v_trust    text := trust_rel('public.agent_trust_levels', p_user_id);
     v_metrics  text := trust_rel('public.trust_metrics', p_user_id);
     v_at       timestamptz := clock_timestamp();
     v_n        int := (r ->> 'promotion_after_successes')::int;
@@ -217,7 +217,7 @@ BEGIN
         RETURN NEW;
     END IF;
     EXECUTE format('SELECT t.level FROM %s AS t WHERE t.user_id = $1 AND t.agent_id = $2',
-                   trust_rel('public.agent_trust', NEW.user_id))
+                   trust_rel('public.agent_trust_levels', NEW.user_id))
         INTO v_level USING NEW.user_id, NEW.agent_id;
     IF v_level IS NOT NULL THEN
         NEW.trust_level := v_level;
@@ -228,14 +228,14 @@ $$
 """,
     # The hook for a blocked ethical validation (or any demotion by hand): one level down, never
     # below 0, recorded with the reason. Returns the level after. Tenancy holds: as the acting
-    # user only (row-level security on agent_trust).
+    # user only (row-level security on agent_trust_levels).
     "trust_demote(uuid,uuid,text,text)": """
 CREATE FUNCTION trust_demote(
     p_user_id uuid, p_agent_id uuid, p_reason text, p_rule text DEFAULT 'ethical_block'
 ) RETURNS smallint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
     r       jsonb := trust_rules();
-    v_trust text := trust_rel('public.agent_trust', p_user_id);
+    v_trust text := trust_rel('public.agent_trust_levels', p_user_id);
     v_level smallint;
 BEGIN
     IF p_rule NOT IN ('ethical_block', 'demotion') THEN
@@ -252,7 +252,7 @@ BEGIN
     EXECUTE format('SELECT t.level FROM %s AS t WHERE t.user_id = $1 AND t.agent_id = $2 FOR UPDATE', v_trust)
         INTO v_level USING p_user_id, p_agent_id;
     IF v_level IS NULL THEN
-        RAISE EXCEPTION 'agent_trust: no row for this user' USING ERRCODE = 'insufficient_privilege';
+        RAISE EXCEPTION 'agent_trust_levels: no row for this user' USING ERRCODE = 'insufficient_privilege';
     END IF;
     IF v_level > 0 THEN
         PERFORM trust_change_level(p_user_id, p_agent_id, v_level, (v_level - 1)::smallint, p_rule,
@@ -263,7 +263,7 @@ BEGIN
 END
 $$
 """,
-    # agent_trust and its history are earned, not written: the application role may read them;
+    # agent_trust_levels and its history are earned, not written: the application role may read them;
     # only the functions above (SECURITY DEFINER, run as the owner) change them.
     "trust_guard()": f"""
 CREATE FUNCTION trust_guard() RETURNS trigger LANGUAGE plpgsql

@@ -8,14 +8,14 @@ Create Date: 2026-11-23 18:10:00.000000
 - ``trust_metrics``: a user table. ``metric_type`` is tied to the vocabulary ``trust_metric_type``
   (foreign key plus revision 0004's trigger); the seed's three types are percentages (CHECK
   0–100). Aggregate rows (retention) carry ``sample_count`` and ``is_aggregate``.
-- ``agent_trust``: one row per (user, agent): the level and the running aggregates the rules read
+- ``agent_trust_levels``: one row per (user, agent): the level and the running aggregates the rules read
   (outcomes, approved, rejected, modified, the rejection streak, outcomes since the last
   rejection, and approvals and outcomes since the level was reached).
 - ``agent_trust_changes``: every level change, from, to, rule, reason, the decision that caused it.
 - Functions (trust_0014.py) and triggers: ``decisions`` AFTER INSERT OR UPDATE OF user_feedback
   applies the outcome in the same transaction; ``agent_sessions`` BEFORE INSERT OR UPDATE OF
   agent_id, trust_level takes the (user, agent) level; ``trust_demote`` is the hook for a blocked
-  ethical validation; a guard keeps the application role from writing agent_trust and its history.
+  ethical validation; a guard keeps the application role from writing agent_trust_levels and its history.
 - Row-level security, the owner's operator read policy (audit verify, profile apply), operator
   delete on trust_metrics (retention takes a session's metrics with it, and aggregates), operator
   insert on trust_metrics (the aggregate rows); updated_at and audit triggers; distributed by
@@ -49,7 +49,7 @@ down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-creates_tables: tuple[str, ...] = ("trust_metrics", "agent_trust", "agent_trust_changes")
+creates_tables: tuple[str, ...] = ("trust_metrics", "agent_trust_levels", "agent_trust_changes")
 
 IS_OPERATOR = "coalesce(current_setting('agentkeep.principal', true), '') = 'operator'"
 DEFAULT_TERMS = {"trust_metric_type": ("accuracy", "autonomy", "complexity")}
@@ -65,10 +65,10 @@ COUNTERS = (
 )
 AUDIT_KEYS = {
     "trust_metrics": ("user_id", "id"),
-    "agent_trust": ("user_id", "agent_id"),
+    "agent_trust_levels": ("user_id", "agent_id"),
     "agent_trust_changes": ("user_id", "id"),
 }
-GUARDED = ("agent_trust", "agent_trust_changes")
+GUARDED = ("agent_trust_levels", "agent_trust_changes")
 
 
 def _citus_settings() -> None:
@@ -177,7 +177,7 @@ def _create_trust_metrics() -> None:
 
 
 def _create_agent_trust() -> None:
-    table = "agent_trust"
+    table = "agent_trust_levels"
     ddl.create_table(
         table,
         sa.Column("user_id", sa.UUID(), nullable=False),
@@ -188,16 +188,16 @@ def _create_agent_trust() -> None:
         sa.Column("level_changed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False),
         *_stamps(),
-        sa.CheckConstraint("level BETWEEN 0 AND 4", name=op.f("ck_agent_trust_level_valid")),
+        sa.CheckConstraint("level BETWEEN 0 AND 4", name=op.f("ck_agent_trust_levels_level_valid")),
         sa.CheckConstraint(
-            " AND ".join(f"{name} >= 0" for name in COUNTERS), name=op.f("ck_agent_trust_counters_non_negative")
+            " AND ".join(f"{name} >= 0" for name in COUNTERS), name=op.f("ck_agent_trust_levels_counters_non_negative")
         ),
-        sa.PrimaryKeyConstraint("user_id", "agent_id", name=op.f("pk_agent_trust")),
+        sa.PrimaryKeyConstraint("user_id", "agent_id", name=op.f("pk_agent_trust_levels")),
         _user_fk(table),
         _agent_fk(table),
         tenancy="user",
     )
-    op.create_index("ix_agent_trust_agent", table, ["agent_id"])
+    op.create_index("ix_agent_trust_levels_agent", table, ["agent_id"])
 
 
 def _create_changes() -> None:
@@ -229,8 +229,8 @@ def _create_changes() -> None:
         _user_fk(table),
         sa.ForeignKeyConstraint(
             ["user_id", "agent_id"],
-            ["agent_trust.user_id", "agent_trust.agent_id"],
-            name=op.f("fk_agent_trust_changes_user_id_agent_id_agent_trust"),
+            ["agent_trust_levels.user_id", "agent_trust_levels.agent_id"],
+            name=op.f("fk_agent_trust_changes_user_id_agent_id_agent_trust_levels"),
             ondelete="CASCADE",
         ),
         tenancy="user",
@@ -315,7 +315,7 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER trg_decisions_trust ON decisions")
     op.drop_table("trust_metrics")
     op.drop_table("agent_trust_changes")
-    op.drop_table("agent_trust")
+    op.drop_table("agent_trust_levels")
     for signature in (*FUNCTIONS, "trust_rel(regclass,uuid)"):
         op.execute(f"DROP FUNCTION {signature}")
     op.drop_index("ix_agent_sessions_user_agent", table_name="agent_sessions")
