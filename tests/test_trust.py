@@ -238,3 +238,31 @@ async def test_tenancy_one_user_sees_nothing_of_anothers_trust(keep: Keep, make_
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.fetchval("SELECT trust_demote($1, $2, 'not mine')", alice.user_id, agent_id)
     assert (await keep.trust.show(alice.user_id, agent_id)).level == 1
+
+
+async def test_trust_metrics_check_each_seed_types_range_and_the_vocabulary(keep: Keep, make_user, as_app) -> None:
+    """002 QA: CHECK constraints for metric_value ranges per metric_type (percentages, 0–100)."""
+    user = await make_user()
+    agent_id = await agent(keep)
+    run = await session(keep, user.user_id, agent_id)
+    insert = (
+        "INSERT INTO trust_metrics (user_id, id, agent_session_id, agent_id, metric_type, metric_value)"
+        " VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    async with as_app(Principal.user(user.user_id)) as conn:
+        # The application records its own measurements too (e.g. complexity).
+        await conn.execute(insert, user.user_id, uuid.uuid4(), run, agent_id, "complexity", Decimal("42.5"))
+        for kind, value, error in [
+            ("accuracy", Decimal("100.01"), "ck_trust_metrics_metric_value_range"),
+            ("autonomy", Decimal("-1"), "ck_trust_metrics_metric_value_range"),
+            ("speed", Decimal("1"), "vk_trust_metrics_metric_type"),
+        ]:
+            with pytest.raises(asyncpg.CheckViolationError, match=error):
+                async with conn.transaction():
+                    await conn.execute(insert, user.user_id, uuid.uuid4(), run, agent_id, kind, value)
+        row = await conn.fetchrow(
+            "SELECT metric_id, session_id, metric_type, metric_value, measurement_context, recorded_at"
+            " FROM agentic.trust_metrics"
+        )
+    assert (row["session_id"], row["metric_type"], row["metric_value"]) == (run, "complexity", Decimal("42.50"))
+    assert row["measurement_context"] == "{}" and row["recorded_at"] is not None
