@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+import trust_support
 from agentkeep.audit.repository import audited_tables
 from agentkeep.database.engine import Database
 from agentkeep.ids import new_id
 from agentkeep.keep import Keep
 from agentkeep.schema import metadata
-import trust_support
 from audit_support import NIL, ON_CITUS, superuser, user_with_rows
 
 AUDITED = [table.name for table in audited_tables(metadata)]

@@ -59,8 +59,10 @@ def test_trust_show_history_and_metrics(home: Path) -> None:
     assert history.returncode == 0, history.stderr
     [row] = table_rows(history.stdout, "20")
     assert "L0" in row and "L1" in row and "promotion" in row
-    metrics = json.loads(cli(home, "trust", "metrics", str(user), name, "--type", "accuracy", "--json", **DB).stdout)
-    assert [m["metric_value"] for m in metrics][0] == "56.55"
+    metrics = json.loads(
+        cli(home, "trust", "metrics", str(user), name, "--type", "accuracy", "--json", **DB).stdout
+    )
+    assert metrics[0]["metric_value"] == "56.55"  # the newest: 5 of 5 approved
 
     for args, named in [
         (("show", "nope", str(agent_id)), "USER"),

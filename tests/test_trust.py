@@ -9,6 +9,7 @@ approvals at 80% with no rejection in the last 5; demote after 3 consecutive rej
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from decimal import Decimal
 
@@ -47,10 +48,16 @@ async def test_seed_002_five_successful_decisions_raise_confidence_in_the_trust_
     autonomy = [row["metric_value"] for row in rows if row["metric_type"] == "autonomy"]
     assert len(accuracy) == len(autonomy) == 5
     # Each success raises both: accuracy at 95% confidence, and autonomy earned.
-    assert all(later > earlier for earlier, later in zip(accuracy, accuracy[1:], strict=False))
-    assert all(later > earlier for earlier, later in zip(autonomy, autonomy[1:], strict=False))
+    assert all(later > earlier for earlier, later in itertools.pairwise(accuracy))
+    assert all(later > earlier for earlier, later in itertools.pairwise(autonomy))
     assert accuracy[0] == Decimal("20.65") and accuracy[-1] == Decimal("56.55")
-    assert autonomy == [Decimal("5.00"), Decimal("10.00"), Decimal("15.00"), Decimal("20.00"), Decimal("25.00")]
+    assert autonomy == [
+        Decimal("5.00"),
+        Decimal("10.00"),
+        Decimal("15.00"),
+        Decimal("20.00"),
+        Decimal("25.00"),
+    ]
     shown = await keep.trust.show(user.user_id, agent_id)
     assert (shown.level, shown.has_record, shown.outcomes, shown.approved) == (1, True, 5, 5)
     assert await _levels(keep, user.user_id, run) == 1
@@ -143,7 +150,9 @@ async def test_the_ethics_hook_demotes_with_its_reason(keep: Keep, make_user, as
     assert (change.rule, change.reason, change.to_level) == ("ethical_block", "ethical validation blocked", 0)
     # At level 0 there is nowhere lower: nothing more is recorded. Raw SQL calls the same hook.
     async with as_app(Principal.user(user.user_id)) as conn:
-        assert await conn.fetchval("SELECT trust_demote($1, $2, 'blocked again')", user.user_id, agent_id) == 0
+        assert (
+            await conn.fetchval("SELECT trust_demote($1, $2, 'blocked again')", user.user_id, agent_id) == 0
+        )
         assert await conn.fetchval("SELECT count(*) FROM agent_trust_changes") == 2
         with pytest.raises(asyncpg.InvalidParameterValueError, match="reason"):
             async with conn.transaction():
@@ -161,18 +170,22 @@ async def test_raw_sql_feedback_as_the_app_role_updates_trust(keep: Keep, make_u
             " WHERE id = ANY($1::uuid[])",
             ids,
         )
-        row = await conn.fetchrow("SELECT level, approved, outcomes FROM agent_trust_levels WHERE agent_id = $1", agent_id)
+        row = await conn.fetchrow(
+            "SELECT level, approved, outcomes FROM agent_trust_levels WHERE agent_id = $1", agent_id
+        )
         assert dict(row) == {"level": 1, "approved": 5, "outcomes": 5}
         assert await conn.fetchval("SELECT trust_level FROM agent_sessions WHERE id = $1", run) == 1
         # Changing a verdict moves the counts; the earned level is history and stays.
-        await conn.execute(
-            "UPDATE decisions SET user_feedback = 'modified' WHERE id = $1", ids[0]
+        await conn.execute("UPDATE decisions SET user_feedback = 'modified' WHERE id = $1", ids[0])
+        row = await conn.fetchrow(
+            "SELECT approved, modified, outcomes FROM agent_trust_levels WHERE agent_id = $1", agent_id
         )
-        row = await conn.fetchrow("SELECT approved, modified, outcomes FROM agent_trust_levels WHERE agent_id = $1", agent_id)
         assert dict(row) == {"approved": 4, "modified": 1, "outcomes": 5}
         # The earned record itself is not the application's to write.
         for statement in ("UPDATE agent_trust_levels SET level = 4", "DELETE FROM agent_trust_changes"):
-            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="written only by the trust functions"):
+            with pytest.raises(
+                asyncpg.InsufficientPrivilegeError, match="written only by the trust functions"
+            ):
                 async with conn.transaction():  # a savepoint
                     await conn.execute(statement)
         # Nor is a session's level: it follows the earned one.
@@ -204,7 +217,9 @@ async def test_decisions_without_an_agent_earn_nothing_and_bad_input_names_the_f
     keep: Keep, make_user
 ) -> None:
     user = await make_user()
-    await decide(keep, user.user_id, (await keep.agent_sessions.create(user.user_id, _anonymous())).id, "approved")
+    await decide(
+        keep, user.user_id, (await keep.agent_sessions.create(user.user_id, _anonymous())).id, "approved"
+    )
     agent_id = await agent(keep)
     shown = await keep.trust.show(user.user_id, agent_id)
     assert (shown.has_record, shown.level, shown.outcomes) == (False, 0, 0)
@@ -240,8 +255,10 @@ async def test_tenancy_one_user_sees_nothing_of_anothers_trust(keep: Keep, make_
     assert (await keep.trust.show(alice.user_id, agent_id)).level == 1
 
 
-async def test_trust_metrics_check_each_seed_types_range_and_the_vocabulary(keep: Keep, make_user, as_app) -> None:
-    """002 QA: CHECK constraints for metric_value ranges per metric_type (percentages, 0–100)."""
+async def test_trust_metrics_check_each_seed_types_range_and_the_vocabulary(
+    keep: Keep, make_user, as_app
+) -> None:
+    """002 QA: CHECK constraints for metric_value ranges per metric_type (percentages, 0-100)."""
     user = await make_user()
     agent_id = await agent(keep)
     run = await session(keep, user.user_id, agent_id)
@@ -264,5 +281,9 @@ async def test_trust_metrics_check_each_seed_types_range_and_the_vocabulary(keep
             "SELECT metric_id, session_id, metric_type, metric_value, measurement_context, recorded_at"
             " FROM agentic.trust_metrics"
         )
-    assert (row["session_id"], row["metric_type"], row["metric_value"]) == (run, "complexity", Decimal("42.50"))
+    assert (row["session_id"], row["metric_type"], row["metric_value"]) == (
+        run,
+        "complexity",
+        Decimal("42.50"),
+    )
     assert row["measurement_context"] == "{}" and row["recorded_at"] is not None

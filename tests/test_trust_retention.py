@@ -42,7 +42,9 @@ def _metric(session_id: uuid.UUID, agent_id: uuid.UUID, value: str, at: Any, kin
     return "trust_metrics", values
 
 
-async def test_retention_rolls_trust_metrics_older_than_30_days_into_one_row_per_day(scratch: Scratch) -> None:
+async def test_retention_rolls_trust_metrics_older_than_30_days_into_one_row_per_day(
+    scratch: Scratch,
+) -> None:
     keep = Keep(scratch.database, load_settings())
     agent_id = await agent(keep)
     user_id = await scratch.new_user()
@@ -63,15 +65,19 @@ async def test_retention_rolls_trust_metrics_older_than_30_days_into_one_row_per
     summary = await scratch.service().run()
     [result] = [r for r in summary.tables if r.table == "trust_metrics"]
     assert (result.due, result.archived, result.deleted, result.aggregated) == (5, 5, 5, 3)
-    assert sorted(Decimal(str(row["metric_value"])) for row in archived_rows(summary.archive_folder, "trust_metrics")) == [
-        Decimal("20"), Decimal("40"), Decimal("50"), Decimal("70"), Decimal("90")
-    ]
+    assert sorted(
+        Decimal(str(row["metric_value"])) for row in archived_rows(summary.archive_folder, "trust_metrics")
+    ) == [Decimal("20"), Decimal("40"), Decimal("50"), Decimal("70"), Decimal("90")]
     metrics = await keep.trust.metrics(user_id, agent_id, limit=200)
     raw = [m for m in metrics if not m.is_aggregate]
     assert [m.metric_value for m in raw] == [Decimal("80.00")]
     by_day = {(m.recorded_at.date(), m.metric_type): m for m in metrics if m.is_aggregate}
     accuracy = by_day[(day.date(), "accuracy")]
-    assert (accuracy.metric_value, accuracy.sample_count, accuracy.agent_session_id) == (Decimal("50.00"), 3, run)
+    assert (accuracy.metric_value, accuracy.sample_count, accuracy.agent_session_id) == (
+        Decimal("50.00"),
+        3,
+        run,
+    )
     assert accuracy.measurement_context["aggregate"]["min"] == 20
     assert accuracy.measurement_context["aggregate"]["last"] == 90
     assert by_day[(day.date(), "autonomy")].sample_count == 1
@@ -103,6 +109,10 @@ async def test_the_profiles_rules_are_what_the_database_applies(scratch: Scratch
     await decide(keep, user_id, run, "rejected")  # one rejection is enough here
     assert (await keep.trust.show(user_id, agent_id)).level == 1
     changes = (await keep.trust.history(user_id, agent_id)).items
-    assert [(c.rule, c.to_level) for c in changes] == [("rejection_streak", 1), ("promotion", 2), ("promotion", 1)]
+    assert [(c.rule, c.to_level) for c in changes] == [
+        ("rejection_streak", 1),
+        ("promotion", 2),
+        ("promotion", 1),
+    ]
     assert "promotion_after_successes = 2" in changes[-1].reason
     assert changes[0].reason.startswith("1 consecutive rejections")

@@ -21,7 +21,7 @@ from agentkeep.messages.tables import messages
 from agentkeep.personas.tables import persona_activations, personas
 from agentkeep.profiles.tables import profiles, vocabulary_terms
 from agentkeep.provider_keys.tables import provider_api_keys
-from agentkeep.trust.tables import agent_trust_levels, agent_trust_changes, trust_metrics
+from agentkeep.trust.tables import agent_trust_changes, agent_trust_levels, trust_metrics
 from agentkeep.user_sessions.tables import user_sessions
 from agentkeep.users.tables import users
 from agentkeep.vault.tables import vault_keys, vault_master_keys
@@ -29,8 +29,8 @@ from agentkeep.vault.tables import vault_keys, vault_master_keys
 __all__ = [
     "SCHEMA",
     "agent_sessions",
-    "agent_trust_levels",
     "agent_trust_changes",
+    "agent_trust_levels",
     "agents",
     "api_keys",
     "audit_chain_heads",

@@ -11,7 +11,9 @@ from support import Account, assert_problem, new_agent_session
 
 async def _agent(client: httpx.AsyncClient, service: dict[str, str]) -> str:
     response = await client.post(
-        "/api/agents", json={"name": f"trust-{uuid.uuid4().hex[:10]}", "persona_type": "developer"}, headers=service
+        "/api/agents",
+        json={"name": f"trust-{uuid.uuid4().hex[:10]}", "persona_type": "developer"},
+        headers=service,
     )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
@@ -19,10 +21,14 @@ async def _agent(client: httpx.AsyncClient, service: dict[str, str]) -> str:
 
 async def _approved(client: httpx.AsyncClient, who: Account, session_id: str) -> None:
     made = await client.post(
-        "/api/decisions", json={"decision_type": "review", "agent_session_id": session_id}, headers=who.headers
+        "/api/decisions",
+        json={"decision_type": "review", "agent_session_id": session_id},
+        headers=who.headers,
     )
     given = await client.post(
-        f"/api/decisions/{made.json()['id']}/feedback", json={"user_feedback": "approved"}, headers=who.headers
+        f"/api/decisions/{made.json()['id']}/feedback",
+        json={"user_feedback": "approved"},
+        headers=who.headers,
     )
     assert given.status_code == 200, given.text
 
@@ -39,7 +45,9 @@ async def test_trust_is_earned_through_feedback_and_shown_per_user(
     history = (await client.get(f"/api/trust/{agent_id}/history", headers=alice.headers)).json()
     assert [(c["from_level"], c["to_level"], c["rule"]) for c in history["items"]] == [(0, 1, "promotion")]
     metrics = await client.get(
-        f"/api/trust/{agent_id}/metrics", params={"metric_type": "autonomy", "limit": 2}, headers=alice.headers
+        f"/api/trust/{agent_id}/metrics",
+        params={"metric_type": "autonomy", "limit": 2},
+        headers=alice.headers,
     )
     assert [m["metric_value"] for m in metrics.json()] == ["25.00", "20.00"]
     session_now = await client.get(f"/api/agent-sessions/{session['id']}", headers=alice.headers)
@@ -61,7 +69,9 @@ async def test_bad_input_is_a_problem_naming_the_field(
 ) -> None:
     agent_id = await _agent(client, service)
     assert_problem(await client.get("/api/trust/not-a-uuid", headers=alice.headers), 422, field="agent_id")
-    assert_problem(await client.get(f"/api/trust/{uuid.uuid4()}", headers=alice.headers), 404, field="agent_id")
+    assert_problem(
+        await client.get(f"/api/trust/{uuid.uuid4()}", headers=alice.headers), 404, field="agent_id"
+    )
     assert_problem(
         await client.get(f"/api/trust/{agent_id}/history", params={"limit": 0}, headers=alice.headers),
         422,

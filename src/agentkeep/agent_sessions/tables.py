@@ -79,7 +79,10 @@ agent_sessions = sa.Table(
     sa.Index("ix_agent_sessions_user_session", "user_id", "user_session_id"),
     # Trust (revision 0014): a level change updates the live sessions of one (user, agent).
     sa.Index(
-        "ix_agent_sessions_user_agent", "user_id", "agent_id", postgresql_where=sa.text("agent_id IS NOT NULL")
+        "ix_agent_sessions_user_agent",
+        "user_id",
+        "agent_id",
+        postgresql_where=sa.text("agent_id IS NOT NULL"),
     ),
     sa.Index(
         "ix_agent_sessions_active",

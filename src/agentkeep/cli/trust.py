@@ -44,7 +44,7 @@ async def _agent(keep: Keep, value: str) -> uuid.UUID:
 
 @trust_app.command("show")
 def trust_show(user: UserArgument, agent: AgentArgument, as_json: JsonOption = False) -> None:
-    """The agent's level (L0–L4) with the user and the counts the profile's rules read."""
+    """The agent's level (L0-L4) with the user and the counts the profile's rules read."""
     user_id = _user(user)
 
     async def work(keep: Keep) -> TrustLevel:
@@ -54,7 +54,10 @@ def trust_show(user: UserArgument, agent: AgentArgument, as_json: JsonOption = F
     if as_json:
         print_json(shown.model_dump(mode="json"))
         return
-    out.print(f"level L{shown.level}" + ("" if shown.has_record else " (no outcome yet: the profile's initial level)"))
+    out.print(
+        f"level L{shown.level}"
+        + ("" if shown.has_record else " (no outcome yet: the profile's initial level)")
+    )
     listing = table("count", "value")
     for name in ("outcomes", "approved", "rejected", "modified", "rejection_streak", "since_rejection"):
         listing.add_row(name, str(getattr(shown, name)))
@@ -113,7 +116,9 @@ def trust_metrics(
     user_id = _user(user)
 
     async def work(keep: Keep) -> list[TrustMetric]:
-        return await keep.trust.metrics(user_id, await _agent(keep, agent), metric_type=metric_type, limit=limit)
+        return await keep.trust.metrics(
+            user_id, await _agent(keep, agent), metric_type=metric_type, limit=limit
+        )
 
     metrics = run(with_keep(settings(), work))
     if as_json:
@@ -121,5 +126,7 @@ def trust_metrics(
         return
     listing = table("recorded", "type", "value", "rows")
     for metric in metrics:
-        listing.add_row(str(metric.recorded_at), metric.metric_type, str(metric.metric_value), str(metric.sample_count))
+        listing.add_row(
+            str(metric.recorded_at), metric.metric_type, str(metric.metric_value), str(metric.sample_count)
+        )
     out.print(listing)

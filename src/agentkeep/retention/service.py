@@ -37,8 +37,8 @@ from agentkeep.ids import new_id
 from agentkeep.profiles import repository as profiles_repository
 from agentkeep.profiles.model import Profile
 from agentkeep.retention import archive
-from agentkeep.trust.repository import aggregate_due
 from agentkeep.retention.rules import Hold, PlannedRule, describe, identifier, plan
+from agentkeep.trust.repository import aggregate_due
 
 # The advisory lock key of a retention run: the eight bytes of 'akretent' as a bigint. Fixed and
 # documented (docs/retention.md) so an operator can see, or take, it by hand.

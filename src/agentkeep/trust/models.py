@@ -15,7 +15,7 @@ Reason = Annotated[str, Field(min_length=1, max_length=1000)]
 
 
 class TrustLevel(Output):
-    """The level (0–4) of one agent for one user and the running aggregates the rules read.
+    """The level (0-4) of one agent for one user and the running aggregates the rules read.
 
     ``has_record`` is false until the first outcome (or demotion): the level shown is then the
     active profile's ``trust.initial_level`` and every count is 0.

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentkeep.agents.tables import agents
 from agentkeep.database.rows import keyset_before
-from agentkeep.trust.tables import COUNTERS, agent_trust_levels, agent_trust_changes, trust_metrics
+from agentkeep.trust.tables import COUNTERS, agent_trust_changes, agent_trust_levels, trust_metrics
 
 CHANGE_COLUMNS = [c for c in agent_trust_changes.c if c.name != "updated_at"]
 METRIC_COLUMNS = [
@@ -26,7 +26,9 @@ async def agent_exists(conn: AsyncConnection, agent_id: uuid.UUID) -> bool:
 
 
 async def get(conn: AsyncConnection, user_id: uuid.UUID, agent_id: uuid.UUID) -> sa.RowMapping | None:
-    statement = sa.select(agent_trust_levels).where(agent_trust_levels.c.user_id == user_id, agent_trust_levels.c.agent_id == agent_id)
+    statement = sa.select(agent_trust_levels).where(
+        agent_trust_levels.c.user_id == user_id, agent_trust_levels.c.agent_id == agent_id
+    )
     return (await conn.execute(statement)).mappings().one_or_none()
 
 
@@ -37,9 +39,11 @@ async def initial_level(conn: AsyncConnection) -> int:
 
 
 def no_record(user_id: uuid.UUID, agent_id: uuid.UUID, level: int) -> dict[str, Any]:
-    return {"user_id": user_id, "agent_id": agent_id, "level": level, "last_outcome_at": None} | {
-        "level_changed_at": None
-    } | dict.fromkeys(COUNTERS, 0)
+    return (
+        {"user_id": user_id, "agent_id": agent_id, "level": level, "last_outcome_at": None}
+        | {"level_changed_at": None}
+        | dict.fromkeys(COUNTERS, 0)
+    )
 
 
 async def history(

@@ -27,7 +27,7 @@ LEVELS = (0, 1, 2, 3, 4)
 # Why a level changed: earned (promotion), lost to a run of rejections, lost to a blocked ethical
 # validation (the consent capability's hook), or lowered by hand through demote().
 CHANGE_RULES = ("promotion", "rejection_streak", "ethical_block", "demotion")
-# The seed's metric types are percentages (0–100); a profile's own types keep NUMERIC(5,2)'s range.
+# The seed's metric types are percentages (0-100); a profile's own types keep NUMERIC(5,2)'s range.
 PERCENT_METRICS = ("accuracy", "autonomy", "complexity")
 COUNTERS = (
     "outcomes",
@@ -71,7 +71,9 @@ trust_metrics = sa.Table(
     ),
     sa.CheckConstraint("sample_count >= 1", name="sample_count_positive"),
     sa.CheckConstraint("jsonb_typeof(measurement_context) = 'object'", name="measurement_context_object"),
-    sa.Index("ix_trust_metrics_user_agent_type", "user_id", "agent_id", "metric_type", sa.text("recorded_at DESC")),
+    sa.Index(
+        "ix_trust_metrics_user_agent_type", "user_id", "agent_id", "metric_type", sa.text("recorded_at DESC")
+    ),
     sa.Index(
         "ix_trust_metrics_agent_session",
         "user_id",
@@ -90,7 +92,9 @@ agent_trust_levels = sa.Table(
     "agent_trust_levels",
     metadata,
     user_id_column(),
-    sa.Column("agent_id", pg.UUID(as_uuid=True), sa.ForeignKey("agents.id", ondelete="RESTRICT"), primary_key=True),
+    sa.Column(
+        "agent_id", pg.UUID(as_uuid=True), sa.ForeignKey("agents.id", ondelete="RESTRICT"), primary_key=True
+    ),
     sa.Column("level", sa.SmallInteger, nullable=False, server_default=sa.text("0")),
     *(_counter(name) for name in COUNTERS),
     sa.Column("last_outcome_at", sa.DateTime(timezone=True)),
@@ -118,7 +122,9 @@ agent_trust_changes = sa.Table(
     sa.Column("decision_id", pg.UUID(as_uuid=True)),
     *timestamps(),
     sa.ForeignKeyConstraint(
-        ["user_id", "agent_id"], ["agent_trust_levels.user_id", "agent_trust_levels.agent_id"], ondelete="CASCADE"
+        ["user_id", "agent_id"],
+        ["agent_trust_levels.user_id", "agent_trust_levels.agent_id"],
+        ondelete="CASCADE",
     ),
     sa.CheckConstraint("from_level BETWEEN 0 AND 4 AND to_level BETWEEN 0 AND 4", name="levels_valid"),
     sa.CheckConstraint("from_level <> to_level", name="level_changed"),

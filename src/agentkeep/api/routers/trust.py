@@ -20,7 +20,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 @router.get("/{agent_id}")
 async def show_trust(keep: KeepDep, principal: UserPrincipalDep, agent_id: uuid.UUID) -> TrustLevel:
-    """The agent's level (0–4) for the caller and the counts the rules read."""
+    """The agent's level (0-4) for the caller and the counts the rules read."""
     return await keep.trust.show(principal, agent_id)
 
 
@@ -50,6 +50,8 @@ async def trust_metrics(
 
 
 @router.post("/{agent_id}/demote")
-async def demote(keep: KeepDep, principal: UserPrincipalDep, agent_id: uuid.UUID, demotion: Demotion) -> TrustLevel:
+async def demote(
+    keep: KeepDep, principal: UserPrincipalDep, agent_id: uuid.UUID, demotion: Demotion
+) -> TrustLevel:
     """One level down (never below 0), recorded with the reason: e.g. a blocked ethical validation."""
     return await keep.trust.demote(principal, agent_id, demotion)

@@ -18,6 +18,15 @@ DEFAULT_RULES = (
     ' "promotion_clean_window": 5, "demotion_after_rejections": 3, "max_earned_level": 4}'
 )
 
+# The active profile's [trust] rules over the frozen defaults (so a key it lacks has its default).
+TRUST_RULES = """
+CREATE FUNCTION trust_rules() RETURNS jsonb LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, public AS $$
+SELECT CAST(:defaults AS jsonb)
+       || coalesce((SELECT p.content -> 'trust' FROM public.profiles AS p WHERE p.is_active), '{}'::jsonb)
+$$
+""".replace(":defaults", "'" + DEFAULT_RULES + "'")
+
 TRUST_REL_PLAIN = """
 CREATE FUNCTION trust_rel(p_table regclass, p_user_id uuid) RETURNS text LANGUAGE sql STABLE
 SET search_path = pg_catalog, public AS $$
@@ -34,13 +43,7 @@ $$
 """
 
 FUNCTIONS = {
-    "trust_rules()": f"""
-CREATE FUNCTION trust_rules() RETURNS jsonb LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, public AS $$
-SELECT '{DEFAULT_RULES}'::jsonb
-       || coalesce((SELECT p.content -> 'trust' FROM public.profiles AS p WHERE p.is_active), '{{}}'::jsonb)
-$$
-""",
+    "trust_rules()": TRUST_RULES,
     # A level change: the level, the per-level counters restarted, one history row, and the
     # (user, agent)'s live sessions (finished ones keep the level they ran with).
     "trust_change_level(uuid,uuid,smallint,smallint,text,text,uuid)": """
@@ -59,7 +62,8 @@ BEGIN
         USING p_user_id, p_agent_id, p_to, v_at;
     EXECUTE format(
         'INSERT INTO %s (user_id, id, agent_id, from_level, to_level, rule, reason, decision_id)'
-        ' VALUES ($1, audit_new_id(), $2, $3, $4, $5, $6, $7)', trust_rel('public.agent_trust_changes', p_user_id))
+        ' VALUES ($1, audit_new_id(), $2, $3, $4, $5, $6, $7)',
+        trust_rel('public.agent_trust_changes', p_user_id))
         USING p_user_id, p_agent_id, p_from, p_to, p_rule, left(p_reason, 1000), p_decision_id;
     EXECUTE format(
         'UPDATE %s AS s SET trust_level = $3, version = s.version + 1'
@@ -127,7 +131,8 @@ BEGIN
     IF p_new = 'rejected' AND v_k IS NOT NULL AND t.rejection_streak >= v_k AND v_level > 0 THEN
         v_to := v_level - 1;
         v_rule := 'rejection_streak';
-        v_reason := format('%s consecutive rejections (demotion_after_rejections = %s)', t.rejection_streak, v_k);
+        v_reason := format('%s consecutive rejections (demotion_after_rejections = %s)',
+                           t.rejection_streak, v_k);
     ELSIF p_new IS NOT NULL AND p_new <> 'rejected' AND v_n IS NOT NULL AND v_level < v_max
           AND t.level_approved >= v_n
           AND t.level_approved >= v_rate * t.level_outcomes

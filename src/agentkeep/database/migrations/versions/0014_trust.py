@@ -1,4 +1,4 @@
-"""trust: trust metrics (002 trust_metrics), trust levels L0–L4 per (user, agent) earned from
+"""trust: trust metrics (002 trust_metrics), trust levels L0-L4 per (user, agent) earned from
 decision outcomes, and the history of every level change
 
 Revision ID: 0014
@@ -7,7 +7,7 @@ Create Date: 2026-11-23 18:10:00.000000
 
 - ``trust_metrics``: a user table. ``metric_type`` is tied to the vocabulary ``trust_metric_type``
   (foreign key plus revision 0004's trigger); the seed's three types are percentages (CHECK
-  0–100). Aggregate rows (retention) carry ``sample_count`` and ``is_aggregate``.
+  0-100). Aggregate rows (retention) carry ``sample_count`` and ``is_aggregate``.
 - ``agent_trust_levels``: one row per (user, agent): the level and the running aggregates the rules read
   (outcomes, approved, rejected, modified, the rejection streak, outcomes since the last
   rejection, and approvals and outcomes since the level was reached).
@@ -190,7 +190,8 @@ def _create_agent_trust() -> None:
         *_stamps(),
         sa.CheckConstraint("level BETWEEN 0 AND 4", name=op.f("ck_agent_trust_levels_level_valid")),
         sa.CheckConstraint(
-            " AND ".join(f"{name} >= 0" for name in COUNTERS), name=op.f("ck_agent_trust_levels_counters_non_negative")
+            " AND ".join(f"{name} >= 0" for name in COUNTERS),
+            name=op.f("ck_agent_trust_levels_counters_non_negative"),
         ),
         sa.PrimaryKeyConstraint("user_id", "agent_id", name=op.f("pk_agent_trust_levels")),
         _user_fk(table),
@@ -235,9 +236,7 @@ def _create_changes() -> None:
         ),
         tenancy="user",
     )
-    op.create_index(
-        "ix_agent_trust_changes_user_agent", table, ["user_id", "agent_id", sa.text("id DESC")]
-    )
+    op.create_index("ix_agent_trust_changes_user_agent", table, ["user_id", "agent_id", sa.text("id DESC")])
 
 
 def _policies(table: str) -> None:
