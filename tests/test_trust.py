@@ -188,6 +188,16 @@ async def test_raw_sql_feedback_as_the_app_role_updates_trust(keep: Keep, make_u
             ):
                 async with conn.transaction():  # a savepoint
                     await conn.execute(statement)
+        # Nor may it forge a promotion into the history (only a demotion request is taken).
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="written only by the trust functions"):
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO agent_trust_changes (user_id, id, agent_id, from_level, to_level, rule,"
+                    " reason) VALUES ($1, $2, $3, 1, 4, 'promotion', 'trust me')",
+                    user.user_id,
+                    uuid.uuid4(),
+                    agent_id,
+                )
         # Nor is a session's level: it follows the earned one.
         await conn.execute("UPDATE agent_sessions SET trust_level = 4 WHERE id = $1", run)
         assert await conn.fetchval("SELECT trust_level FROM agent_sessions WHERE id = $1", run) == 1

@@ -2,9 +2,10 @@
 stays readable. Frozen with the revision: a later change goes in a new revision, never here.
 
 Every statement names its tables through ``trust_rel``: on one server that is the table; on
-Citus, inside a trigger that runs on a worker's shard, it is the co-located shard of the same
-user (a write through the distributed table is refused there, docs/audit.md "Citus"), and on the
-coordinator (``trust_demote`` called by the application) the distributed table.
+Citus, where these run in triggers on a worker's shard of the user's rows (the decisions trigger,
+and the demotion request that ``trust_demote`` inserts), it is the co-located shard of the same
+user: a write through the distributed table is refused there (docs/audit.md "Citus"), and one
+made from the coordinator as another role would bar the caller's own later queries.
 """
 
 from __future__ import annotations
@@ -44,33 +45,40 @@ $$
 
 FUNCTIONS = {
     "trust_rules()": TRUST_RULES,
-    # A level change: the level, the per-level counters restarted, one history row, and the
-    # (user, agent)'s live sessions (finished ones keep the level they ran with).
-    "trust_change_level(uuid,uuid,smallint,smallint,text,text,uuid)": """
-CREATE FUNCTION trust_change_level(
-    p_user_id uuid, p_agent_id uuid, p_from smallint, p_to smallint, p_rule text, p_reason text,
-    p_decision_id uuid
-) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-DECLARE
-    v_at timestamptz := clock_timestamp();
+    # A level change: the level, the per-level counters restarted, and the (user, agent)'s live
+    # sessions (finished ones keep the level they ran with).
+    "trust_set_level(uuid,uuid,smallint)": """
+CREATE FUNCTION trust_set_level(p_user_id uuid, p_agent_id uuid, p_to smallint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
     EXECUTE format(
         'UPDATE %s AS t SET level = $3, level_outcomes = 0, level_approved = 0,'
         ' rejection_streak = CASE WHEN $3 < t.level THEN 0 ELSE t.rejection_streak END,'
-        ' level_changed_at = $4, version = t.version + 1'
+        ' level_changed_at = clock_timestamp(), version = t.version + 1'
         ' WHERE t.user_id = $1 AND t.agent_id = $2', trust_rel('public.agent_trust_levels', p_user_id))
-        USING p_user_id, p_agent_id, p_to, v_at;
-    EXECUTE format(
-        'INSERT INTO %s (user_id, id, agent_id, from_level, to_level, rule, reason, decision_id)'
-        ' VALUES ($1, audit_new_id(), $2, $3, $4, $5, $6, $7)',
-        trust_rel('public.agent_trust_changes', p_user_id))
-        USING p_user_id, p_agent_id, p_from, p_to, p_rule, left(p_reason, 1000), p_decision_id;
+        USING p_user_id, p_agent_id, p_to;
     EXECUTE format(
         'UPDATE %s AS s SET trust_level = $3, version = s.version + 1'
         ' WHERE s.user_id = $1 AND s.agent_id = $2 AND s.trust_level <> $3'
         ' AND s.status NOT IN (''completed'', ''failed'', ''cancelled'')',
         trust_rel('public.agent_sessions', p_user_id))
         USING p_user_id, p_agent_id, p_to;
+END
+$$
+""",
+    # ... and its history row.
+    "trust_change_level(uuid,uuid,smallint,smallint,text,text,uuid)": """
+CREATE FUNCTION trust_change_level(
+    p_user_id uuid, p_agent_id uuid, p_from smallint, p_to smallint, p_rule text, p_reason text,
+    p_decision_id uuid
+) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    PERFORM trust_set_level(p_user_id, p_agent_id, p_to);
+    EXECUTE format(
+        'INSERT INTO %s (user_id, id, agent_id, from_level, to_level, rule, reason, decision_id)'
+        ' VALUES ($1, audit_new_id(), $2, $3, $4, $5, $6, $7)',
+        trust_rel('public.agent_trust_changes', p_user_id))
+        USING p_user_id, p_agent_id, p_from, p_to, p_rule, left(p_reason, 1000), p_decision_id;
 END
 $$
 """,
@@ -231,40 +239,59 @@ BEGIN
 END
 $$
 """,
-    # The hook for a blocked ethical validation (or any demotion by hand): one level down, never
-    # below 0, recorded with the reason. Returns the level after. Tenancy holds: as the acting
-    # user only (row-level security on agent_trust_levels).
+    # A demotion is asked for by inserting a history row whose levels are still equal (the
+    # application role may insert only that): this BEFORE INSERT trigger, on the user's own node
+    # (on Citus a worker's shard, like the decisions trigger), fills in the levels and lowers the
+    # level, or drops the row when the level is already 0.
+    "trust_demotion_request()": """
+CREATE FUNCTION trust_demotion_request() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, public AS $$
+DECLARE
+    v_trust text := trust_rel('public.agent_trust_levels', NEW.user_id);
+    v_level smallint;
+BEGIN
+    IF NEW.from_level <> NEW.to_level THEN
+        RETURN NEW;  -- a change the trust functions record
+    END IF;
+    EXECUTE format(
+        'INSERT INTO %s (user_id, agent_id, level) VALUES ($1, $2, $3)'
+        ' ON CONFLICT (user_id, agent_id) DO NOTHING', v_trust)
+        USING NEW.user_id, NEW.agent_id, least(greatest((trust_rules() ->> 'initial_level')::int, 0), 4);
+    EXECUTE format('SELECT t.level FROM %s AS t WHERE t.user_id = $1 AND t.agent_id = $2 FOR UPDATE', v_trust)
+        INTO v_level USING NEW.user_id, NEW.agent_id;
+    IF v_level IS NULL OR v_level = 0 THEN
+        RETURN NULL;  -- nowhere lower: nothing is recorded
+    END IF;
+    PERFORM trust_set_level(NEW.user_id, NEW.agent_id, (v_level - 1)::smallint);
+    NEW.id := audit_new_id();
+    NEW.from_level := v_level;
+    NEW.to_level := v_level - 1;
+    NEW.decision_id := NULL;
+    RETURN NEW;
+END
+$$
+""",
+    # The hook for a blocked ethical validation (or a demotion by hand): one level down, never
+    # below 0, recorded with the reason; returns the level after. As the caller (row-level
+    # security keeps it to the acting user's agents), through the request above.
     "trust_demote(uuid,uuid,text,text)": """
 CREATE FUNCTION trust_demote(
     p_user_id uuid, p_agent_id uuid, p_reason text, p_rule text DEFAULT 'ethical_block'
-) RETURNS smallint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+) RETURNS smallint LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 DECLARE
-    r       jsonb := trust_rules();
-    v_trust text := trust_rel('public.agent_trust_levels', p_user_id);
     v_level smallint;
 BEGIN
-    IF p_rule NOT IN ('ethical_block', 'demotion') THEN
-        RAISE EXCEPTION 'rule: % is not ethical_block or demotion', quote_literal(p_rule)
+    IF p_rule IS NULL OR p_rule NOT IN ('ethical_block', 'demotion') THEN
+        RAISE EXCEPTION 'rule: % is not ethical_block or demotion', quote_nullable(p_rule)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF p_reason IS NULL OR length(p_reason) NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION 'reason: give 1 to 1000 characters' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    EXECUTE format(
-        'INSERT INTO %s (user_id, agent_id, level) VALUES ($1, $2, $3)'
-        ' ON CONFLICT (user_id, agent_id) DO NOTHING', v_trust)
-        USING p_user_id, p_agent_id, least(greatest((r ->> 'initial_level')::int, 0), 4);
-    EXECUTE format('SELECT t.level FROM %s AS t WHERE t.user_id = $1 AND t.agent_id = $2 FOR UPDATE', v_trust)
-        INTO v_level USING p_user_id, p_agent_id;
-    IF v_level IS NULL THEN
-        RAISE EXCEPTION 'agent_trust_levels: no row for this user' USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    IF v_level > 0 THEN
-        PERFORM trust_change_level(p_user_id, p_agent_id, v_level, (v_level - 1)::smallint, p_rule,
-                                   p_reason, NULL);
-        v_level := v_level - 1;
-    END IF;
-    RETURN v_level;
+    INSERT INTO public.agent_trust_changes (user_id, id, agent_id, from_level, to_level, rule, reason)
+    VALUES (p_user_id, gen_random_uuid(), p_agent_id, 0, 0, p_rule, p_reason)
+    RETURNING to_level INTO v_level;
+    RETURN coalesce(v_level, 0);
 END
 $$
 """,
@@ -275,6 +302,12 @@ CREATE FUNCTION trust_guard() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, public AS $$
 BEGIN
     IF current_user = '{APP_ROLE}' THEN
+        -- Only a demotion request (trust_demote): equal levels, which trust_demotion_request fills in.
+        IF TG_OP = 'INSERT' AND TG_ARGV[0] = 'agent_trust_changes' THEN
+            IF NEW.from_level = NEW.to_level AND NEW.rule IN ('ethical_block', 'demotion') THEN
+                RETURN NEW;
+            END IF;
+        END IF;
         RAISE EXCEPTION '%: written only by the trust functions (docs/trust.md)', TG_ARGV[0]
             USING ERRCODE = 'insufficient_privilege';
     END IF;

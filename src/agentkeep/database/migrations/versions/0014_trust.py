@@ -274,6 +274,10 @@ def _triggers() -> None:
             f"CREATE TRIGGER trg_{table}_guard BEFORE INSERT OR UPDATE OR DELETE ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION trust_guard('{table}')"
         )
+    op.execute(
+        "CREATE TRIGGER trg_agent_trust_changes_request BEFORE INSERT ON agent_trust_changes "
+        "FOR EACH ROW EXECUTE FUNCTION trust_demotion_request()"
+    )
     for table, key in AUDIT_KEYS.items():
         ddl.add_updated_at_trigger(table)
         ddl.audit_table(table, "user", key)
