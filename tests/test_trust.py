@@ -297,3 +297,18 @@ async def test_trust_metrics_check_each_seed_types_range_and_the_vocabulary(
         Decimal("42.50"),
     )
     assert row["measurement_context"] == "{}" and row["recorded_at"] is not None
+
+
+async def test_deleting_the_user_takes_their_trust_with_them(keep: Keep, make_user, as_app) -> None:
+    """Erasing a user (the row itself, as retention's erasure does) cascades to their trust: the
+    cascade runs as the tables' owner, so the write guard lets it through."""
+    user = await make_user()
+    agent_id = await agent(keep)
+    run = await session(keep, user.user_id, agent_id)
+    for _ in range(5):
+        await decide(keep, user.user_id, run, "approved")
+    async with as_app(Principal.user(user.user_id)) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM agent_trust_changes") == 1
+        await conn.execute("DELETE FROM users WHERE user_id = $1", user.user_id)
+        for table in ("agent_trust_levels", "agent_trust_changes", "trust_metrics"):
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
