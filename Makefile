@@ -44,6 +44,7 @@ bench: $(BENCH_INSTALLED)
 	$(BIN)/python -m benchmarks.bench_policies
 	$(BIN)/python -m benchmarks.bench_audit
 	$(BIN)/python -m benchmarks.bench_decisions
+	$(BIN)/python -m benchmarks.bench_trust
 	$(BIN)/python -m benchmarks.bench_messages
 	$(BIN)/python -m benchmarks.bench_vault
 

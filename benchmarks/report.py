@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from benchmarks import report_audit, report_decisions
+from benchmarks import report_audit, report_decisions, report_trust
 from benchmarks import report_history as history
 from benchmarks.fixture import Fixture
 
@@ -315,6 +315,7 @@ def markdown(document: dict[str, Any]) -> str:
         policies=history.policies(),
         audit=report_audit.section(),
         decisions=report_decisions.section(),
+        trust=report_trust.section(),
         virtualised={True: "yes (hypervisor flag set)", False: "no", None: "unknown"}[m.get("virtualised")],
         load=load or "unknown",
         rows=rows,
@@ -500,6 +501,10 @@ Other ratios, for context:
 ## Encrypted decisions
 
 {decisions}
+
+## Trust: recording a decision outcome
+
+{trust}
 
 ## What is measured
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+import trust_support
 from agentkeep.audit.repository import audited_tables
 from agentkeep.database.engine import Database
 from agentkeep.ids import new_id
@@ -19,6 +20,7 @@ from agentkeep.schema import metadata
 from audit_support import NIL, ON_CITUS, superuser, user_with_rows
 
 AUDITED = [table.name for table in audited_tables(metadata)]
+TRUST_TABLES = ("agent_trust_levels", "agent_trust_changes", "trust_metrics")
 # Distributed by the handle, so on another worker than the user's audit shard (docs/audit.md).
 HANDLE_TABLES = [table for table in AUDITED if metadata.tables[table].info.get("tenancy") == "handle"]
 NOT_ON_CITUS_HANDLES = pytest.mark.no_citus(
@@ -111,6 +113,10 @@ async def test_insert_update_delete_each_give_one_entry(
     table_name: str, keep: Keep, database: Database
 ) -> None:
     user = await user_with_rows(keep)
+    if table_name in TRUST_TABLES:  # earned, not written: five approvals make one row of each
+        run = await trust_support.session(keep, user.user_id, await trust_support.agent(keep))
+        for _ in range(5):
+            await trust_support.decide(keep, user.user_id, run, "approved")
     await keep.access_keys.create(user.user_id)
     await keep.access_keys.create_service_key(f"audit-{uuid.uuid4().hex[:6]}")
     await keep.access_keys.create_operator_key(f"audit-{uuid.uuid4().hex[:6]}")
@@ -118,6 +124,10 @@ async def test_insert_update_delete_each_give_one_entry(
         transaction = conn.transaction()
         await transaction.start()
         try:
+            if ON_CITUS and table_name == "agent_trust_levels":
+                # Its copy needs a copy of its agent (a reference table), which Citus writes only
+                # after the random pick's multi-shard read if that read used one connection per node.
+                await conn.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
             await _write_and_check(conn, table_name)
         finally:
             await transaction.rollback()  # leave nothing behind
@@ -144,6 +154,8 @@ async def _copy_parents(conn: Any, table: sa.Table, original: dict[str, Any], co
             )
         )
         fresh = {name: value for name, value in row.items() if not parent.c[name].computed}
+        if parent.name == "agents":  # agent names are unique (an agent_trust_levels copy needs one)
+            fresh["name"] = f"{fresh['name']}-{uuid.uuid4().hex[:6]}"
         fresh |= dict(zip(remote, (copy[name] for name in local), strict=True))
         columns = ", ".join(fresh)
         await conn.execute(

@@ -70,10 +70,11 @@ async def test_the_shipped_profiles_plan_children_first_and_note_what_waits(data
     assert [(rule.table, rule.active, rule.archived) for rule in agentic.rules] == [
         ("messages", "P90D", "P1Y"),
         ("decisions", "P6M", "P2Y"),  # revision 0010 made the table
+        ("trust_metrics", "P30D", None),  # revision 0014: aggregated (tests/test_trust_retention.py)
     ]
     notes = "\n".join(agentic.notes)
     assert "retention.rules.decisions" not in notes
-    assert "retention.rules.trust_metrics: aggregation is a declared hook" in notes
+    assert "retention.rules.trust_metrics" not in notes
     # The audit trail is kept: it refuses every delete (revision 0005).
     assert "retention.rules.audit_log: kept: the audit trail is append-only" in notes
     othello = await _plan(database, load_profile("othello").profile)

@@ -74,6 +74,8 @@ async def test_rls_policies_exist(owner, table: str) -> None:
         rewrap = {"vault_keys_operator_rewrap": "UPDATE"} if table == "vault_keys" else {}
         # Revision 0012: operator_emergency_stop blocks sessions and records their events.
         stop = OPERATOR_STOP_POLICIES.get(table, {})
+        # Revision 0014: retention writes the aggregate rows of trust metrics as the operator.
+        aggregate = {"trust_metrics_operator_insert": "INSERT"} if table == "trust_metrics" else {}
         assert (
             policies
             == {f"{table}_tenant": "ALL", f"{table}_operator_read": "SELECT"}
@@ -81,6 +83,7 @@ async def test_rls_policies_exist(owner, table: str) -> None:
             | functions
             | rewrap
             | stop
+            | aggregate
         )
     else:
         assert policies == {

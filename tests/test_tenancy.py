@@ -61,6 +61,12 @@ async def _fill(keep: Keep, user_id: uuid.UUID) -> dict[str, Any]:
     await keep.activities.validate(
         user_id, NewEthicalValidation(result="flagged", agent_activity_id=activity.id)
     )
+    # Five approvals earn a level: agent_trust_levels, its history and trust_metrics rows (revision 0014).
+    for _ in range(5):
+        earned = await keep.decisions.create(
+            user_id, NewDecision(decision_type="buy", agent_session_id=agent_session.id)
+        )
+        await keep.decisions.set_feedback(user_id, earned.id, FeedbackChange(user_feedback="approved"))
     return {
         "decision": decision,
         "user_session": started.session,

@@ -29,6 +29,7 @@ from agentkeep.profiles.service import ProfileService
 from agentkeep.provider_keys.service import ProviderKeyService
 from agentkeep.schema import SCHEMA
 from agentkeep.settings import Settings, load_settings
+from agentkeep.trust.service import TrustService
 from agentkeep.user_sessions.service import UserSessionService
 from agentkeep.users.service import UserService
 from agentkeep.vault.keyring import Keyring
@@ -66,6 +67,7 @@ class Keep:
         self.provider_keys = ProviderKeyService(database, self.keyring)
         self.decisions = DecisionService(database, self.keyring)
         self.onboarding = OnboardingService(database)
+        self.trust = TrustService(database)
         self.vault = VaultService(database, self.keyring, ENCRYPTED_COLUMNS)
         self.privacy = PrivacyService(database, self.keyring, ENCRYPTED_COLUMNS)
         self.governance = GovernanceService(database)

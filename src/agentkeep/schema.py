@@ -24,6 +24,7 @@ from agentkeep.messages.tables import messages
 from agentkeep.personas.tables import persona_activations, personas
 from agentkeep.profiles.tables import profiles, vocabulary_terms
 from agentkeep.provider_keys.tables import provider_api_keys
+from agentkeep.trust.tables import agent_trust_changes, agent_trust_levels, trust_metrics
 from agentkeep.user_sessions.tables import user_sessions
 from agentkeep.users.tables import users
 from agentkeep.vault.tables import vault_keys, vault_master_keys
@@ -32,6 +33,8 @@ __all__ = [
     "SCHEMA",
     "agent_activities",
     "agent_sessions",
+    "agent_trust_changes",
+    "agent_trust_levels",
     "agents",
     "api_keys",
     "audit_chain_heads",
@@ -51,6 +54,7 @@ __all__ = [
     "provider_api_keys",
     "service_keys",
     "tables_by_tenancy",
+    "trust_metrics",
     "user_sessions",
     "users",
     "vault_keys",

@@ -89,6 +89,13 @@ agent_sessions = sa.Table(
         "completed_at",
         postgresql_where=sa.text("status = 'failed'"),
     ),
+    # Trust (revision 0014): a level change updates the live sessions of one (user, agent).
+    sa.Index(
+        "ix_agent_sessions_user_agent",
+        "user_id",
+        "agent_id",
+        postgresql_where=sa.text("agent_id IS NOT NULL"),
+    ),
     sa.Index(
         "ix_agent_sessions_active",
         "created_at",

@@ -33,6 +33,7 @@ from agentkeep.api.routers import (
     personas,
     profile,
     provider_keys,
+    trust,
     user_sessions,
     users,
 )
@@ -55,6 +56,7 @@ ROUTERS = (
     messages,
     decisions,
     governance,
+    trust,
     profile,
     audit,
     operator,

@@ -26,6 +26,7 @@ from agentkeep.cli.partitions import partitions_app
 from agentkeep.cli.profile import profile_app
 from agentkeep.cli.reports import report_app
 from agentkeep.cli.retention import retention_app
+from agentkeep.cli.trust import trust_app
 from agentkeep.cli.vault import provider_keys_app, rotate, rotate_master
 from agentkeep.database.doctor import run_checks
 
@@ -52,6 +53,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(decisions_app, name="decisions")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(consent_app, name="consent")
+app.add_typer(trust_app, name="trust")
 app.command()(server.up)
 app.command()(server.serve)
 

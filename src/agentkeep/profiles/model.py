@@ -169,8 +169,22 @@ class Retention(Strict):
 
 
 class Trust(Strict):
+    """Trust earned from decision outcomes (docs/trust.md): the database reads these rules."""
+
     initial_level: int = Field(ge=0, le=4)
-    promotion_after_successes: int | None = Field(ge=1)
+    promotion_after_successes: int | None = Field(
+        ge=1, description="N: approvals at a level that earn the next one (absent: never promoted)"
+    )
+    promotion_min_success_rate: Decimal = Field(
+        ge=0, le=1, description="X: approvals / outcomes at the level, at least this to be promoted"
+    )
+    promotion_clean_window: int = Field(
+        ge=0, description="W: promoted only if none of the last W outcomes is a rejection"
+    )
+    demotion_after_rejections: int | None = Field(
+        ge=1, description="K: this many consecutive rejections cost a level (absent: never)"
+    )
+    max_earned_level: int = Field(ge=0, le=4, description="the highest level outcomes can earn")
     metric_ranges: dict[Term, tuple[Decimal, Decimal]]
 
 

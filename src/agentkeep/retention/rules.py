@@ -29,7 +29,11 @@ OPERABLE_TABLES = (
     "onboarding_answers",
     # revision 0012: 001 keeps governance events seven years; they go with their agent session.
     "governance_events",
+    "trust_metrics",
 )
+# Tables whose ``then = "aggregate"`` rule runs: their raw rows are archived, rolled into one
+# row per day (agentkeep.trust.repository.aggregate_due), and deleted. Others keep the hook note.
+AGGREGATABLE_TABLES = ("trust_metrics",)
 # The audit trail refuses every delete (revision 0005): its chains would need an anchor where
 # pruned entries end (a signed head kept outside, docs/audit.md) before entries may go.
 APPEND_ONLY_TABLES = ("audit_log",)
@@ -133,7 +137,7 @@ async def plan(conn: AsyncConnection, profile: Profile) -> Plan:
             else:
                 notes.append(f"{where}: skipped: table {table} does not exist yet")
             continue
-        if rule.then == "aggregate":
+        if rule.then == "aggregate" and table not in AGGREGATABLE_TABLES:
             notes.append(f"{where}: aggregation of {table} is not implemented yet: nothing done")
             continue
         if rule.active is None:

@@ -38,6 +38,7 @@ from agentkeep.profiles import repository as profiles_repository
 from agentkeep.profiles.model import Profile
 from agentkeep.retention import archive
 from agentkeep.retention.rules import Hold, PlannedRule, describe, identifier, plan
+from agentkeep.trust.repository import aggregate_due
 
 # The advisory lock key of a retention run: the eight bytes of 'akretent' as a bigint. Fixed and
 # documented (docs/retention.md) so an operator can see, or take, it by hand.
@@ -66,6 +67,8 @@ class TableResult:
     deleted: int = 0
     partitions_dropped: list[str] = field(default_factory=list)
     dependents: dict[str, int] = field(default_factory=dict)
+    aggregated: int = 0
+    """``then = "aggregate"``: the aggregate rows written in place of the rows deleted."""
     """Rows of child tables archived and deleted with these (their foreign key cascades)."""
     files: list[dict[str, Any]] = field(default_factory=list)
 
@@ -180,6 +183,12 @@ def _due_sql(rule: PlannedRule, alias: str) -> str:
     """Due by age and condition, and not held by a row of another table (holds within the
     table are resolved in Python, over the whole due set)."""
     terms = [f"{alias}.{rule.age_column} < now() - CAST(CAST(:active AS text) AS interval)"]
+    if rule.then == "aggregate":
+        # Whole days only, so each day becomes one aggregate row; aggregates are never due again.
+        terms = [
+            f"{alias}.{rule.age_column} < date_trunc('day', now() - CAST(CAST(:active AS text) AS interval))",
+            f"NOT {alias}.is_aggregate",
+        ]
     if rule.statuses:
         terms.append(f"{alias}.status = ANY (CAST(:statuses AS text[]))")
     for index, hold in enumerate(rule.holds):
@@ -288,6 +297,9 @@ async def _run_rule(conn: AsyncConnection, rule: PlannedRule, folder: Path, *, d
         await drop_partition(conn, rule.table, month)
         result.partitions_dropped.append(partition)
         result.deleted += sum(1 for row in rows if row.partition == partition)
+    if rule.then == "aggregate":
+        params: dict[str, Any] = {"active": rule.active}
+        result.aggregated = await aggregate_due(conn, _due_sql(rule, "t"), params)
     for dependent in rule.dependents:
         await _archive_and_delete_dependents(conn, rule, dependent, rows, folder, result)
     remaining = [row for row in rows if row.partition not in droppable]
