@@ -18,12 +18,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from agentkeep.activities.tables import RULE_FIELDS
+from agentkeep.activities.tables import RULE_FIELDS as ACTIVITY_RULE_FIELDS
 from agentkeep.database.engine import principal_settings
 from agentkeep.database.errors import translate
 from agentkeep.database.metadata import vocabulary_check_name, vocabulary_columns
 from agentkeep.errors import Conflict, InvalidInput, NotFound
-from agentkeep.governance.tables import RULE_FIELDS
+from agentkeep.governance.tables import RULE_FIELDS as GOVERNANCE_RULE_FIELDS
 from agentkeep.ids import new_id
 from agentkeep.principal import Principal
 from agentkeep.schema import SCHEMA
@@ -227,7 +227,7 @@ async def test_the_map_names_every_constraint_and_unique_index_of_the_migrated_s
     }
     # The governance gates (0012) raise check violations that name their rule as a constraint.
     # So do the rule triggers of revision 0013 (agent activities, consent tiers).
-    assert set(FIELDS) == live | vocabulary_checks | set(RULE_FIELDS)
+    assert set(FIELDS) == live | vocabulary_checks | set(ACTIVITY_RULE_FIELDS) | set(GOVERNANCE_RULE_FIELDS)
     table_columns = {column.name for table in SCHEMA.metadata.tables.values() for column in table.columns}
     named_by_rule = {name for name, field in FIELDS.items() if field not in table_columns}
     # Check constraints over several columns are named for the rule they keep, not one column.

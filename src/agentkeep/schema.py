@@ -10,7 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from agentkeep.access_keys.tables import api_keys, service_keys
-from agentkeep.activities.tables import RULE_FIELDS, agent_activities, ethical_validations
+from agentkeep.activities.tables import RULE_FIELDS as ACTIVITY_RULE_FIELDS
+from agentkeep.activities.tables import agent_activities, ethical_validations
 from agentkeep.agent_sessions.tables import agent_sessions
 from agentkeep.agents.tables import agents
 from agentkeep.audit.tables import audit_chain_heads, audit_log
@@ -19,7 +20,8 @@ from agentkeep.conversations.tables import conversations
 from agentkeep.database.declared import DeclaredSchema, constraint_fields
 from agentkeep.database.metadata import metadata, vocabulary_check_name, vocabulary_columns
 from agentkeep.decisions.tables import decisions, onboarding_answers
-from agentkeep.governance.tables import RULE_FIELDS, governance_events
+from agentkeep.governance.tables import RULE_FIELDS as GOVERNANCE_RULE_FIELDS
+from agentkeep.governance.tables import governance_events
 from agentkeep.messages.tables import messages
 from agentkeep.personas.tables import persona_activations, personas
 from agentkeep.profiles.tables import profiles, vocabulary_terms
@@ -43,8 +45,8 @@ __all__ = [
     "consent_tiers",
     "conversations",
     "decisions",
-    "governance_events",
     "ethical_validations",
+    "governance_events",
     "messages",
     "metadata",
     "onboarding_answers",
@@ -70,7 +72,8 @@ SCHEMA = DeclaredSchema(
     constraint_fields={
         **constraint_fields(metadata),
         **{vocabulary_check_name(table, column): column for table, column, _ in vocabulary_columns(metadata)},
-        **RULE_FIELDS,
+        **ACTIVITY_RULE_FIELDS,
+        **GOVERNANCE_RULE_FIELDS,
     },
 )
 

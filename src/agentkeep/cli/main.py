@@ -18,8 +18,8 @@ from agentkeep.cli import privacy, server
 from agentkeep.cli.accounts import keys_app, operator_keys_app, users_app
 from agentkeep.cli.approvals import approvals_app
 from agentkeep.cli.audit import audit_app
-from agentkeep.cli.decisions import decisions_app
 from agentkeep.cli.consent import consent_app
+from agentkeep.cli.decisions import decisions_app
 from agentkeep.cli.migrate import migrate_app
 from agentkeep.cli.output import JsonOption, out, print_json, run, settings, table, with_database
 from agentkeep.cli.partitions import partitions_app

@@ -75,6 +75,8 @@ async def erase_user(
 ) -> ErasureReport:
     """Erase a user: data keys destroyed, rows deleted, audit entries redacted (docs/privacy.md)."""
     return await keep.privacy.erase(user_id)
+
+
 @router.post("/agents/{agent_id}/emergency-stop")
 async def emergency_stop_agent(
     keep: KeepDep, principal: OperatorPrincipalDep, agent_id: uuid.UUID, stop: EmergencyStop
