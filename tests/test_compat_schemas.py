@@ -29,12 +29,14 @@ REVISION = migrate.script_directory().get_revision("0003").module
 AUDIT_REVISION = migrate.script_directory().get_revision("0005").module
 VAULT_REVISION = migrate.script_directory().get_revision("0009").module
 DECISIONS_REVISION = migrate.script_directory().get_revision("0010").module
+TRUST_REVISION = migrate.script_directory().get_revision("0014").module
 REVISION_VIEWS = {(schema, view) for schema, views in REVISION.VIEWS.items() for view, _ in views}
 SERVED_VIEWS = (
     REVISION_VIEWS
     | set(AUDIT_REVISION.COMPAT_VIEWS)
     | set(VAULT_REVISION.COMPAT_VIEWS)
     | {(schema, view) for schema, view, _ in DECISIONS_REVISION.VIEWS}
+    | set(TRUST_REVISION.COMPAT_VIEWS)
 )
 
 COMPAT_VIEWS = """
