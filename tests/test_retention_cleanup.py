@@ -85,6 +85,7 @@ async def test_cleanup_old_data_leaves_rules_that_promise_an_archive_to_retentio
     assert [(r.table, r.archived, r.deleted) for r in summary.tables] == [
         ("messages", 1, 1),
         ("decisions", 0, 0),
+        ("trust_metrics", 0, 0),  # revision 0014: aggregated after 30 days
     ]
 
 

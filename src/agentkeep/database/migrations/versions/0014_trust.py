@@ -69,6 +69,7 @@ AUDIT_KEYS = {
     "agent_trust_changes": ("user_id", "id"),
 }
 GUARDED = ("agent_trust_levels", "agent_trust_changes")
+COMPAT_VIEWS = (("agentic", "trust_metrics"),)
 
 
 def _citus_settings() -> None:
