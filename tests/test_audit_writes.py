@@ -50,6 +50,7 @@ OUTSIDE_PARTIAL_UNIQUE: dict[str, dict[str, Any]] = {
     "vault_keys": {"state": "destroyed", "wrapped_key": None},
     "vault_master_keys": {"state": "retired"},
     "profiles": {"is_active": False},
+    "consent_tiers": {"is_active": False},  # a scope's second row is an inactive one (0013)
 }
 
 
@@ -173,11 +174,11 @@ async def _write_and_check(conn: Any, table_name: str) -> None:
         original = json.loads(row_json)
         copy = _fresh_copy(table, original)
         await _copy_parents(conn, table, original, copy)
-        # Revision 0013: an activity is inserted as proposed; a scope's second row is an inactive one.
+        # Revision 0013: an activity is inserted as proposed; a tier copy keeps its scope.
         if table_name == "agent_activities":
             copy["status"] = "proposed"
         if table_name == "consent_tiers":
-            copy |= {"scope": original["scope"], "is_active": False}
+            copy["scope"] = original["scope"]
         on_user_chain = table.info["tenancy"] in ("user", "handle")
         chain = uuid.UUID(copy["user_id"]) if on_user_chain else NIL
         before = int(

@@ -32,6 +32,7 @@ VAULT_REVISION = migrate.script_directory().get_revision("0009").module
 DECISIONS_REVISION = migrate.script_directory().get_revision("0010").module
 REVISION_VIEWS = {(schema, view) for schema, views in REVISION.VIEWS.items() for view, _ in views}
 GOVERNANCE_REVISION = migrate.script_directory().get_revision("0012").module
+TRUST_REVISION = migrate.script_directory().get_revision("0014").module
 SERVED_VIEWS = (
     REVISION_VIEWS
     | set(AUDIT_REVISION.COMPAT_VIEWS)
@@ -39,6 +40,7 @@ SERVED_VIEWS = (
     | {(schema, view) for schema, view, _ in DECISIONS_REVISION.VIEWS}
     | set(GOVERNANCE_REVISION.COMPAT_VIEWS)
     | set(consent_views_0013.COMPAT_VIEWS)
+    | set(TRUST_REVISION.COMPAT_VIEWS)
 )
 
 COMPAT_VIEWS = """
