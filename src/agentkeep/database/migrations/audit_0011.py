@@ -110,8 +110,9 @@ BEGIN
             || '64:' || encode(v_prevs[i], 'hex'), 'UTF8'));
         v_hashes[i] := v_prev;
     END LOOP;
-    UPDATE audit_chain_heads SET seq = v_seq, hash = v_prev WHERE user_id = v_user;
+    -- The last chain's head moves in the same statement as the entries are written.
     IF cardinality(v_chains) = 1 THEN  -- one row: a plain VALUES insert is the cheaper plan
+        WITH head AS (UPDATE audit_chain_heads SET seq = v_seq, hash = v_prev WHERE user_id = v_user)
         INSERT INTO audit_log (
             user_id, seq, id, occurred_at, table_name, record_id, record_key_hash, operation, actor,
             acting_user_id, correlation_id, new_values, payload_hash, row_hash, prev_hash, entry_hash
@@ -120,6 +121,7 @@ BEGIN
             v_acting, v_correlation, v_news[1], v_payload, v_row_hash, v_prevs[1], v_prev
         );
     ELSE
+        WITH head AS (UPDATE audit_chain_heads SET seq = v_seq, hash = v_prev WHERE user_id = v_user)
         INSERT INTO audit_log (
             user_id, seq, id, occurred_at, table_name, record_id, record_key_hash, operation, actor,
             acting_user_id, correlation_id, new_values, payload_hash, row_hash, prev_hash, entry_hash
@@ -134,6 +136,153 @@ BEGIN
 END
 $$
 """  # noqa: S608 - this module's constants
+
+# Revision 0005's row trigger, for updates and deletes from here on, with the header written out
+# as in audit_insert_statement() (same bytes) and the head moved in the statement that writes the
+# entry: two statements a row instead of three.
+AUDIT_ROW = """
+CREATE OR REPLACE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    v_old jsonb;
+    v_new jsonb;
+    v_row jsonb;
+    v_key jsonb := '{}';
+    v_user uuid;
+    v_id          uuid := audit_new_id();
+    v_at          timestamptz := clock_timestamp();
+    v_principal   text := nullif(current_setting('agentkeep.principal', true), '');
+    v_acting      uuid := nullif(current_setting('agentkeep.user_id', true), '')::uuid;
+    v_correlation text := nullif(current_setting('agentkeep.correlation_id', true), '');
+    v_actor       text;
+    v_seq         bigint;
+    v_prev        bytea;
+    v_key_text    text;
+    v_key_hash    bytea;
+    v_payload     bytea;
+    v_row_hash    bytea;
+    v_hash        bytea;
+    v_new_text    text;
+    v_micros      text;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN v_old := to_jsonb(OLD); END IF;
+    IF TG_OP <> 'DELETE' THEN v_new := to_jsonb(NEW); v_new_text := v_new::text; END IF;
+    v_row := coalesce(v_new, v_old);
+    FOR i IN 2 .. TG_NARGS - 1 LOOP
+        v_key := v_key || jsonb_build_object(TG_ARGV[i], v_row -> TG_ARGV[i]);
+    END LOOP;
+    v_key_text := v_key::text;
+    v_user := CASE WHEN TG_ARGV[1] = 'user' THEN (v_row ->> 'user_id')::uuid
+                   ELSE '00000000-0000-0000-0000-000000000000'::uuid END;
+    v_actor := coalesce(v_principal, CASE WHEN v_acting IS NULL THEN 'owner' ELSE 'user' END);
+    -- The head row serialises the writers of this chain only.
+    SELECT h.seq, h.hash INTO v_seq, v_prev FROM audit_chain_heads AS h
+     WHERE h.user_id = v_user FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO audit_chain_heads (user_id, seq, hash)
+             VALUES (v_user, 0, decode(repeat('00', 32), 'hex'))
+            ON CONFLICT (user_id) DO NOTHING;
+        SELECT h.seq, h.hash INTO v_seq, v_prev FROM audit_chain_heads AS h
+         WHERE h.user_id = v_user FOR UPDATE;
+    END IF;
+    v_seq := v_seq + 1;
+    v_key_hash := sha256(convert_to(v_key_text, 'UTF8'));
+    v_row_hash := sha256(convert_to(v_new_text, 'UTF8'));
+    v_payload := sha256(convert_to(
+        -- record_id, old_values, new_values, then no ip address and no user agent
+        audit_field(v_key_text) || audit_field(v_old::text) || audit_field(v_new_text) || '--', 'UTF8'));
+    v_micros := ((extract(epoch FROM v_at) * 1000000)::bigint)::text;
+    v_hash := sha256(convert_to(
+        'agentkeep-audit-v1' || '36:' || v_user || length(v_seq::text) || ':' || v_seq || '36:' || v_id
+        || length(v_micros) || ':' || v_micros || audit_field(TG_ARGV[0])
+        || '64:' || encode(v_key_hash, 'hex')
+        || audit_field(TG_OP) || audit_field(v_actor) || audit_field(v_acting::text)
+        || audit_field(v_correlation) || '----'
+        || '64:' || encode(v_payload, 'hex')
+        || CASE WHEN v_row_hash IS NULL THEN '-' ELSE '64:' || encode(v_row_hash, 'hex') END
+        || '64:' || encode(v_prev, 'hex'), 'UTF8'));
+    -- The head moves in the same statement as the entry is written.
+    WITH head AS (UPDATE audit_chain_heads SET seq = v_seq, hash = v_hash WHERE user_id = v_user)
+    INSERT INTO audit_log (
+        user_id, seq, id, occurred_at, table_name, record_id, record_key_hash, operation, actor,
+        acting_user_id, correlation_id, old_values, new_values, payload_hash, row_hash, prev_hash,
+        entry_hash
+    ) VALUES (
+        v_user, v_seq, v_id, v_at, TG_ARGV[0], v_key, v_key_hash, TG_OP, v_actor,
+        v_acting, v_correlation, v_old, v_new, v_payload, v_row_hash, v_prev, v_hash
+    );
+    RETURN NULL;
+END
+$$
+"""
+# What downgrading restores: revision 0005's audit_row(), as that revision made it.
+AUDIT_ROW_0005 = """
+CREATE OR REPLACE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    v_old jsonb;
+    v_new jsonb;
+    v_row jsonb;
+    v_key jsonb := '{}';
+    v_user uuid;
+    v_id          uuid := audit_new_id();
+    v_at          timestamptz := clock_timestamp();
+    v_principal   text := nullif(current_setting('agentkeep.principal', true), '');
+    v_acting      uuid := nullif(current_setting('agentkeep.user_id', true), '')::uuid;
+    v_correlation text := nullif(current_setting('agentkeep.correlation_id', true), '');
+    v_actor       text;
+    v_seq         bigint;
+    v_prev        bytea;
+    v_key_text    text;
+    v_key_hash    bytea;
+    v_payload     bytea;
+    v_row_hash    bytea;
+    v_hash        bytea;
+    v_new_text    text;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN v_old := to_jsonb(OLD); END IF;
+    IF TG_OP <> 'DELETE' THEN v_new := to_jsonb(NEW); v_new_text := v_new::text; END IF;
+    v_row := coalesce(v_new, v_old);
+    FOR i IN 2 .. TG_NARGS - 1 LOOP
+        v_key := v_key || jsonb_build_object(TG_ARGV[i], v_row -> TG_ARGV[i]);
+    END LOOP;
+    v_key_text := v_key::text;
+    v_user := CASE WHEN TG_ARGV[1] = 'user' THEN (v_row ->> 'user_id')::uuid ELSE '00000000-0000-0000-0000-000000000000'::uuid END;
+    v_actor := coalesce(v_principal, CASE WHEN v_acting IS NULL THEN 'owner' ELSE 'user' END);
+    -- The head row serialises the writers of this chain only.
+    SELECT h.seq, h.hash INTO v_seq, v_prev FROM audit_chain_heads AS h WHERE h.user_id = v_user FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO audit_chain_heads (user_id, seq, hash) VALUES (v_user, 0, decode(repeat('00', 32), 'hex'))
+            ON CONFLICT (user_id) DO NOTHING;
+        SELECT h.seq, h.hash INTO v_seq, v_prev FROM audit_chain_heads AS h WHERE h.user_id = v_user FOR UPDATE;
+    END IF;
+    v_seq := v_seq + 1;
+    v_key_hash := sha256(convert_to(v_key_text, 'UTF8'));
+    IF TG_OP <> 'DELETE' THEN v_row_hash := sha256(convert_to(v_new_text, 'UTF8')); END IF;
+    v_payload := sha256(convert_to(
+        audit_field(v_key_text) || audit_field(v_old::text) || audit_field(v_new_text) || '--', 'UTF8'));  -- no ip, user agent
+    v_hash := sha256(convert_to(
+        'agentkeep-audit-v1'
+        || audit_field(v_user::text) || audit_field(v_seq::text) || audit_field(v_id::text)
+        || audit_field(((extract(epoch FROM v_at) * 1000000)::bigint)::text)
+        || audit_field(TG_ARGV[0]) || audit_field(encode(v_key_hash, 'hex'))
+        || audit_field(TG_OP) || audit_field(v_actor) || audit_field(v_acting::text)
+        || audit_field(v_correlation) || '----'  -- action_type, risk_level, agent_id, session_id
+        || audit_field(encode(v_payload, 'hex')) || audit_field(encode(v_row_hash, 'hex'))
+        || audit_field(encode(v_prev, 'hex')), 'UTF8'));
+    INSERT INTO audit_log (
+        user_id, seq, id, occurred_at, table_name, record_id, record_key_hash, operation, actor,
+        acting_user_id, correlation_id, old_values, new_values, payload_hash, row_hash, prev_hash, entry_hash
+    ) VALUES (
+        v_user, v_seq, v_id, v_at, TG_ARGV[0], v_key, v_key_hash, TG_OP, v_actor,
+        v_acting, v_correlation, v_old, v_new, v_payload, v_row_hash, v_prev, v_hash
+    );
+    UPDATE audit_chain_heads SET seq = v_seq, hash = v_hash WHERE user_id = v_user;
+    RETURN NULL;
+END
+$$
+"""  # noqa: E501 - revision 0005's text as it was
+
 
 # The audit triggers of each audited table (tables made by later revisions included), from the
 # catalog: the row triggers running revision 0005's audit_row(), with their arguments (table,
