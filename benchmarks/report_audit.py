@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results" / "audit.json"
+# The run before revision 0011 (inserts audited per statement), kept to show what it changed.
+BEFORE = Path(__file__).resolve().parent / "results" / "audit-before-0011.json"
 # (case stem, label, the most overhead auditing may add: on/off median - 1)
 WRITES = (
     ("append_1_user", "append 1 message, 1 user", 0.25),
@@ -46,6 +48,31 @@ def targets(document: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
     return rows
 
 
+def _ratio(results: dict[str, Any], stem: str) -> float:
+    return float(results[f"{stem}_audit_on"]["median_us"] / results[f"{stem}_audit_off"]["median_us"])
+
+
+def _before() -> str:
+    """On / off of each write before revision 0011 and in this run."""
+    if not BEFORE.exists():
+        return ""
+    before = json.loads(BEFORE.read_text())
+    now = json.loads(RESULTS.read_text())
+    rows = "\n".join(
+        f"| {label} | {_ratio(before['results'], stem):.2f} | {_ratio(now['results'], stem):.2f} |"
+        for stem, label, _ in WRITES
+    )
+    load = ", ".join(str(x) for x in before["machine"].get("load_average", []))
+    return f"""
+
+Audit on / off before revision 0011 (every change audited by a row trigger; run of
+{before["generated_at"]}, load average {load or "unknown"}) and in this run:
+
+| Write | Before 0011 | This run |
+|---|---:|---:|
+{rows}"""
+
+
 def section() -> str:
     if not RESULTS.exists():
         return "(Not measured yet: `python -m benchmarks.bench_audit`.)"
@@ -67,9 +94,11 @@ def section() -> str:
         f"| {what} | {measured:,.2f} | {required} | **{'PASS' if passed else 'MISS'}** |"
         for what, measured, required, passed in targets(document)
     )
+    load = ", ".join(str(x) for x in document["machine"].get("load_average", []))
     return f"""\
 Run of {document["generated_at"]} (`python -m benchmarks.bench_audit`, {document["rounds"]} rounds,
-{document["concurrent_users"]} concurrent users through the SDK's pool), on the same fill. Auditing
+{document["concurrent_users"]} concurrent users through the SDK's pool; load average at the end
+{load or "unknown"} on {document["machine"]["nproc"]} CPUs), on the same fill. Auditing
 "off" disables the two tables' audit triggers for that case's blocks only; blocks of on and off
 interleave. Medians in µs, one operation (for 16 users: all 16 at once, until the last returns).
 
@@ -92,4 +121,4 @@ bytes an entry, beside {audit["messages_bytes_per_message"]:,.0f} bytes a messag
 {verify["chains"]:,} chains in {verify["seconds"]:.1f} s; with the live-row check (every live row of
 every audited table against its last entry) it took {verify["with_live_rows_seconds"]:.1f} s
 ({verify["with_live_rows_entries_per_s"]:,.0f} entries/s). The trail verified
-{"clean" if verify["clean"] else "with problems (see the run's output)"}."""
+{"clean" if verify["clean"] else "with problems (see the run's output)"}.{_before()}"""

@@ -53,13 +53,26 @@ BEGIN
     IF TG_OP <> 'INSERT' OR TG_LEVEL <> 'STATEMENT' THEN
         RAISE EXCEPTION '{STATEMENT_FUNCTION}() is for AFTER INSERT … FOR EACH STATEMENT triggers';
     END IF;
-    -- Rows of one chain together, the chains in user_id order (so the heads are locked in that
-    -- order and two statements cannot deadlock on them), each chain's rows in insertion order.
-    SELECT array_agg(s.n ORDER BY s.chain, s.ord), array_agg(s.chain ORDER BY s.chain, s.ord)
-      INTO v_news, v_chains
-      FROM (SELECT r.ord, r.n,
-                   CASE WHEN v_operator THEN '{NIL_UUID}'::uuid ELSE (r.n ->> 'user_id')::uuid END AS chain
-              FROM (SELECT row_number() OVER () AS ord, to_jsonb(t) AS n FROM audit_new AS t) AS r) AS s;
+    -- The rows as jsonb and their chains, in the order the statement inserted them: one simple
+    -- query (no sort) for the common case, a statement within one chain.
+    IF v_operator THEN
+        SELECT array_agg(to_jsonb(t)) INTO v_news FROM audit_new AS t;
+        IF v_news IS NULL THEN
+            RETURN NULL;  -- the statement inserted no row
+        END IF;
+        v_chains := array_fill('{NIL_UUID}'::uuid, ARRAY[cardinality(v_news)]);
+    ELSE
+        SELECT array_agg(to_jsonb(t)), array_agg(t.user_id) INTO v_news, v_chains FROM audit_new AS t;
+        IF v_chains[1] <> ANY (v_chains[2:]) THEN
+            -- Several chains: the rows of each together, the chains in user_id order (so their
+            -- heads are locked in that order and two statements cannot deadlock on them), each
+            -- chain's rows still in insertion order.
+            SELECT array_agg(r.n ORDER BY r.chain, r.ord), array_agg(r.chain ORDER BY r.chain, r.ord)
+              INTO v_news, v_chains
+              FROM (SELECT row_number() OVER () AS ord, to_jsonb(t) AS n, t.user_id AS chain
+                      FROM audit_new AS t) AS r;
+        END IF;
+    END IF;
     IF v_chains IS NULL THEN
         RETURN NULL;  -- the statement inserted no row
     END IF;
