@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from agentkeep.audit.repository import audited_tables
+from agentkeep.audit.service import verify_on
 from agentkeep.conversations.models import NewConversation
 from agentkeep.database.engine import Database, principal_settings
 from agentkeep.database.urls import asyncpg_dsn
@@ -19,7 +20,7 @@ from agentkeep.keep import Keep
 from agentkeep.messages.models import NewMessage
 from agentkeep.principal import Principal
 from agentkeep.schema import metadata
-from audit_support import superuser, user_with_rows
+from audit_support import NIL, superuser, user_with_rows
 
 AUDITED = [table.name for table in audited_tables(metadata)]
 # pg_trigger.tgtype bits
@@ -137,3 +138,45 @@ async def test_a_repeatable_read_writer_fails_rather_than_forks_the_chain(
         await late.close()
     report = await keep.audit.verify(user.user_id)
     assert report.ok, report.breaks
+
+
+async def test_a_batch_in_one_chain_is_written_in_its_order(keep: Keep) -> None:
+    user = await user_with_rows(keep, messages=0)
+    chat = await keep.conversations.create(user.user_id, NewConversation(title="batch"))
+    texts = [f"message {n}" for n in range(5)]
+    await keep.messages.append_many(
+        user.user_id, chat.id, [NewMessage(role="user", content=t) for t in texts]
+    )
+    report = await keep.audit.verify(user.user_id)
+    assert report.ok, report.breaks
+    entries = await keep.audit.trail(user.user_id, limit=5)
+    assert [(e.operation, (e.new_values or {}).get("content")) for e in reversed(entries.items)] == [
+        ("INSERT", t) for t in texts
+    ]
+
+
+async def test_rows_of_the_operator_chain_inserted_together(database: Database) -> None:
+    terms = [f"t{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    async with superuser(database) as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            before = await conn.fetchval("SELECT seq FROM audit_chain_heads WHERE user_id = $1", NIL)
+            await conn.execute(
+                "INSERT INTO vocabulary_terms (vocabulary, term)"
+                " SELECT 'speed_test', t FROM unnest($1::text[]) AS t",
+                terms,
+            )
+            written = await conn.fetch(
+                "SELECT seq, record_id ->> 'term' AS term FROM audit_log"
+                " WHERE user_id = $1 AND seq > $2 ORDER BY seq",
+                NIL,
+                before,
+            )
+            report = await verify_on(conn, [], NIL)
+        finally:
+            await transaction.rollback()
+    assert [(row["seq"], row["term"]) for row in written] == [
+        (before + 1 + n, t) for n, t in enumerate(terms)
+    ]
+    assert report.breaks == []
