@@ -4,6 +4,8 @@
     python -m benchmarks.micro_audit --rounds 9   # more rounds when the machine is busy
     python -m benchmarks.micro_audit --at 0008    # the triggers as they were before revision 0011
 
+docs/benchmarks.md shows benchmarks/results/audit-micro-0008.json and audit-micro.json (--json).
+
 Measures the CPU time of the server process serving one connection (Linux: /proc/<pid>/schedstat),
 not the wall clock, so other work on a busy machine hardly moves the numbers. One DO block per
 case runs N statements, each its own transaction (COMMIT inside the loop, synchronous_commit off:
@@ -18,6 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -69,6 +74,10 @@ $loop$
 def _cpu_ns(stat: Path) -> int:
     """Nanoseconds the process has run on a CPU (the first field of /proc/<pid>/schedstat)."""
     return int(stat.read_text().split()[0])
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
 
 
 def _literal(text: str) -> str:
@@ -130,6 +139,18 @@ async def run(args: argparse.Namespace) -> None:
         best = await measure(keep.database.urls, args.rounds, args.count)
     finally:
         await keep.close()
+    if args.json:
+        document = {
+            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "revision": args.at or "latest",
+            "rounds": args.rounds,
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "cases": {
+                name: {"rows": rows, "on_us": best[(name, True)] * 1e6, "off_us": best[(name, False)] * 1e6}
+                for name, (_statement, rows) in CASES.items()
+            },
+        }
+        _write(Path(args.json), json.dumps(document, indent=2) + "\n")
     say(f"server CPU per statement, best of {args.rounds} rounds (µs)")
     say(f"{'case':40s} {'audit on':>10s} {'audit off':>10s} {'on - off':>10s} {'per row':>9s}")
     for name, (_statement, rows) in CASES.items():
@@ -143,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=5, help="rounds, each on then off (default 5)")
     parser.add_argument("--at", default="", help="measure at this revision (default: the latest)")
+    parser.add_argument("--json", default="", help="also write the results to this file")
     parser.add_argument("--count", type=int, default=400, help="rows per case and round (default 400)")
     asyncio.run(run(parser.parse_args(argv)))
     return 0
