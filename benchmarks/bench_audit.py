@@ -7,7 +7,8 @@ On the fill of benchmarks/bench_messages.py (the same database, reused), in one 
 
 - append (one message, and a batch of 50) and an update (a conversation renamed), each with
   auditing on and off on the same schema, by 1 user and by 16 users at once. "Off" disables the
-  audit triggers of the two tables (``ALTER TABLE … DISABLE TRIGGER audit_…``) for that case's
+  audit triggers of the two tables (``ALTER TABLE … DISABLE TRIGGER audit_…``, each table's row
+  trigger and, from revision 0015 on, its insert statement trigger) for that case's
   block only: the harness interleaves on and off blocks, so both see the same machine;
 - latest 50 on the partitioned ``messages`` beside an unpartitioned copy of it
   (``bench_messages_flat``: same rows, indexes and row-level security), through the same
@@ -66,6 +67,12 @@ SELECT coalesce(
 )::bigint
 """
 FLAT_LATEST = FLOOR_LATEST.replace("FROM messages", f"FROM {FLAT}")
+AUDIT_TRIGGERS = """
+SELECT tgname FROM pg_trigger
+ WHERE tgrelid = $1::regclass AND tgparentid = 0 AND NOT tgisinternal
+   AND tgname IN ('audit_' || $1, 'audit_' || $1 || '_insert')
+ ORDER BY tgname
+"""
 
 
 class AuditSwitch:
@@ -80,7 +87,9 @@ class AuditSwitch:
             return
         verb = "ENABLE" if on else "DISABLE"
         for table in AUDITED:
-            await self.owner.execute(f"ALTER TABLE {table} {verb} TRIGGER audit_{table}")
+            # audit_<table>, and audit_<table>_insert from revision 0015 on (inserts per statement)
+            for (name,) in await self.owner.fetch(AUDIT_TRIGGERS, table):
+                await self.owner.execute(f'ALTER TABLE {table} {verb} TRIGGER "{name}"')
         self.on = on
 
 

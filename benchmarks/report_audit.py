@@ -7,6 +7,13 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results" / "audit.json"
+# The run before revision 0015 (inserts audited per statement), kept to show what it changed.
+BEFORE = Path(__file__).resolve().parent / "results" / "audit-before-0015.json"
+# benchmarks/micro_audit.py: the triggers' server CPU before revision 0015 and now.
+MICRO = (
+    Path(__file__).resolve().parent / "results" / "audit-micro-0008.json",
+    Path(__file__).resolve().parent / "results" / "audit-micro.json",
+)
 # (case stem, label, the most overhead auditing may add: on/off median - 1)
 WRITES = (
     ("append_1_user", "append 1 message, 1 user", 0.25),
@@ -46,6 +53,58 @@ def targets(document: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
     return rows
 
 
+def _ratio(results: dict[str, Any], stem: str) -> float:
+    return float(results[f"{stem}_audit_on"]["median_us"] / results[f"{stem}_audit_off"]["median_us"])
+
+
+def _before() -> str:
+    """On / off of each write before revision 0015 and in this run."""
+    if not BEFORE.exists():
+        return ""
+    before = json.loads(BEFORE.read_text())
+    now = json.loads(RESULTS.read_text())
+    rows = "\n".join(
+        f"| {label} | {_ratio(before['results'], stem):.2f} | {_ratio(now['results'], stem):.2f} |"
+        for stem, label, _ in WRITES
+    )
+    load = ", ".join(str(x) for x in before["machine"].get("load_average", []))
+    return f"""
+
+Audit on / off before revision 0015 (every change audited by a row trigger; run of
+{before["generated_at"]}, load average {load or "unknown"}) and in this run:
+
+| Write | Before 0015 | This run |
+|---|---:|---:|
+{rows}"""
+
+
+def _micro() -> str:
+    """What the triggers cost the server (CPU time), before revision 0015 and now."""
+    if not all(path.exists() for path in MICRO):
+        return ""
+    before, now = (json.loads(path.read_text()) for path in MICRO)
+    rows = []
+    for name, case in now["cases"].items():
+        old = before["cases"][name]
+        was, is_ = old["on_us"] - old["off_us"], case["on_us"] - case["off_us"]
+        rows.append(
+            f"| {name} | {was:,.0f} ({was / old['rows']:,.1f} a row) "
+            f"| {is_:,.0f} ({is_ / case['rows']:,.1f} a row) | {case['off_us']:,.0f} |"
+        )
+    table = "\n".join(rows)
+    return f"""
+
+What auditing costs the server, in CPU time of the server process per statement (audit on minus
+off; `python -m benchmarks.micro_audit`, best of {now["rounds"]} rounds, each statement its own
+transaction, `synchronous_commit` off). CPU time hardly moves with the machine's load, which the
+wall-clock medians above do: at revision 0008 (every change audited by a row trigger; run of
+{before["generated_at"]}) and now ({now["generated_at"]}):
+
+| Statement | Auditing, before 0015 (µs) | Auditing, now (µs) | The statement without auditing (µs) |
+|---|---:|---:|---:|
+{table}"""
+
+
 def section() -> str:
     if not RESULTS.exists():
         return "(Not measured yet: `python -m benchmarks.bench_audit`.)"
@@ -67,11 +126,21 @@ def section() -> str:
         f"| {what} | {measured:,.2f} | {required} | **{'PASS' if passed else 'MISS'}** |"
         for what, measured, required, passed in targets(document)
     )
+    load = ", ".join(str(x) for x in document["machine"].get("load_average", []))
+    busy = (document["machine"].get("load_average") or [0])[0] > document["machine"]["nproc"]
+    warning = (
+        "\n\n**The machine was busy** (load above its CPU count): every median includes time spent"
+        " waiting for a CPU,\nwhich dilutes the on / off ratios (the PASS/MISS below are not to be"
+        " trusted as such); the\nserver-CPU table at the end of this section is the steadier measure."
+        if busy
+        else ""
+    )
     return f"""\
 Run of {document["generated_at"]} (`python -m benchmarks.bench_audit`, {document["rounds"]} rounds,
-{document["concurrent_users"]} concurrent users through the SDK's pool), on the same fill. Auditing
+{document["concurrent_users"]} concurrent users through the SDK's pool; load average at the end
+{load or "unknown"} on {document["machine"]["nproc"]} CPUs), on the same fill. Auditing
 "off" disables the two tables' audit triggers for that case's blocks only; blocks of on and off
-interleave. Medians in µs, one operation (for 16 users: all 16 at once, until the last returns).
+interleave. Medians in µs, one operation (for 16 users: all 16 at once, until the last returns).{warning}
 
 | Write | Audit on | Audit off | Samples |
 |---|---:|---:|---:|
@@ -92,4 +161,4 @@ bytes an entry, beside {audit["messages_bytes_per_message"]:,.0f} bytes a messag
 {verify["chains"]:,} chains in {verify["seconds"]:.1f} s; with the live-row check (every live row of
 every audited table against its last entry) it took {verify["with_live_rows_seconds"]:.1f} s
 ({verify["with_live_rows_entries_per_s"]:,.0f} entries/s). The trail verified
-{"clean" if verify["clean"] else "with problems (see the run's output)"}."""
+{"clean" if verify["clean"] else "with problems (see the run's output)"}.{_before()}{_micro()}"""

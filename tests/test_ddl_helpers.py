@@ -44,6 +44,7 @@ def _a_later_revision(sync: Connection) -> None:
         )
         ddl.tenant_policy("widgets")
         ddl.add_updated_at_trigger("widgets")
+        ddl.audit_table("widgets", "user", ("user_id", "id"))
 
 
 async def test_a_new_user_table_is_distributed_secured_and_keeps_its_keys(database_factory: Any) -> None:
@@ -83,6 +84,17 @@ async def test_a_new_user_table_is_distributed_secured_and_keeps_its_keys(databa
                         "INSERT INTO widgets (user_id, id, conversation_id) VALUES ($1, $1, $1)", user_id
                     )
                     seen = await owner.fetchval("SELECT count(*) FROM widgets")
+                    await owner.execute("UPDATE widgets SET updated_at = now() WHERE user_id = $1", user_id)
+                    await owner.execute("SELECT set_config('agentkeep.principal', 'operator', true)")
+                    audited = await owner.fetch(
+                        "SELECT operation FROM audit_log WHERE user_id = $1 AND table_name = 'widgets'"
+                        " ORDER BY seq",
+                        user_id,
+                    )
+                triggers = await owner.fetch(
+                    "SELECT tgname, tgtype, tgfoid::regproc::text FROM pg_trigger"
+                    " WHERE tgrelid = 'widgets'::regclass AND tgname LIKE 'audit%' ORDER BY tgname"
+                )
                 hidden = await owner.fetchval("SELECT count(*) FROM widgets")  # no acting user: none
             finally:
                 await owner.close()
@@ -94,5 +106,16 @@ async def test_a_new_user_table_is_distributed_secured_and_keeps_its_keys(databa
     ]
     assert "SELECT" not in policy.upper() and "agentkeep.user_id" in policy
     assert (seen, hidden) == (1, 0)
+    # The newest audit triggers (revision 0015): inserts per statement, the rest per row; on
+    # Citus the row trigger that writes the co-located audit shards, for every change.
+    assert [operation for (operation,) in audited] == ["INSERT", "UPDATE"]
+    assert [tuple(row) for row in triggers] == (
+        [("audit_widgets", 1 + 4 + 8 + 16, "audit_row_citus")]
+        if citus
+        else [
+            ("audit_widgets", 1 + 8 + 16, "audit_row"),
+            ("audit_widgets_insert", 4, "audit_insert_statement"),
+        ]
+    )
     if citus:
         assert placement is not None and placement["sharded"] and placement["with_users"]

@@ -152,3 +152,35 @@ async def test_pending_migrations_are_listed_before_upgrade(scratch: Database) -
     assert await migrate.pending(scratch) == [item.revision for item in await migrate.status(scratch)]
     await migrate.upgrade(scratch, migrate.revision_creating("users"))
     assert "users" in await _tables(scratch)
+
+
+# pg_trigger.tgtype: ROW 1, INSERT 4, DELETE 8, UPDATE 16.
+AUDIT_TRIGGERS = """
+SELECT t.tgrelid::regclass::text, t.tgname, t.tgtype, t.tgfoid::regproc::text FROM pg_trigger AS t
+ WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND t.tgname LIKE 'audit\\_%'
+   AND t.tgrelid::regclass::text <> 'audit_log'
+"""
+
+
+@pytest.mark.no_citus("revision 0015 leaves Citus's row triggers as they are")
+async def test_audit_speed_goes_down_to_the_row_triggers_of_0005_and_up_again(scratch: Database) -> None:
+    revisions = [item.revision for item in await migrate.status(scratch)]
+    before = revisions[revisions.index("0015") - 1]
+    await migrate.upgrade(scratch)
+    conn = await asyncpg.connect(asyncpg_dsn(scratch.urls.owner))
+    try:
+        after_up = set(await conn.fetch(AUDIT_TRIGGERS))
+        audited = {row[0] for row in after_up}
+        assert {"users", "messages", "operator_keys"} <= audited  # 0008's table too
+        assert after_up == {(t, f"audit_{t}", 1 + 8 + 16, "audit_row") for t in audited} | {
+            (t, f"audit_{t}_insert", 4, "audit_insert_statement") for t in audited
+        }
+        await migrate.downgrade(scratch, before)
+        assert set(await conn.fetch(AUDIT_TRIGGERS)) == {
+            (t, f"audit_{t}", 1 + 4 + 8 + 16, "audit_row") for t in audited
+        }
+        assert await conn.fetchval("SELECT to_regprocedure('audit_insert_statement()')") is None
+        await migrate.upgrade(scratch)
+        assert set(await conn.fetch(AUDIT_TRIGGERS)) == after_up
+    finally:
+        await conn.close()

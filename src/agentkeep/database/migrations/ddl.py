@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
+from agentkeep.database.migrations import audit_0015
 from agentkeep.database.roles import APP_ROLE
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -213,21 +214,42 @@ def create_table(
 
 
 def audit_table(table: str, chain: str, key: tuple[str, ...]) -> None:
-    """Audit a table made after revision 0005 from its first migration: its ``audit_<table>`` row
-    trigger, into the row's user chain (``chain="user"``) or the operator chain ("operator"),
-    the row named by ``key``. The table is new, so there is no baseline to write. On Citus the
-    trigger writes the co-located audit shards (docs/audit.md, "Citus"); a table distributed by
-    anything but ``user_id`` (like the handle tables) cannot be audited there.
+    """Audit a table made after revision 0005 from its first migration, into the row's user
+    chain (``chain="user"``) or the operator chain ("operator"), the row named by ``key``. The
+    table is new, so there is no baseline to write.
+
+    The triggers of the newest audit revision applied: from 0015 on ``audit_<table>_insert``
+    (statement level) and ``audit_<table>`` (row level, UPDATE and DELETE); before it, 0005's
+    ``audit_<table>`` for every change. On Citus always the row trigger that writes the
+    co-located audit shards (docs/audit.md, "Citus"); a table distributed by anything but
+    ``user_id`` (like the handle tables) cannot be audited there.
     """
     table = _checked(table)
     if chain not in ("user", "operator"):
         raise ValueError(f"not an audit chain: {chain!r}")
+    if len(f"audit_{table}_insert") > 63:
+        raise ValueError(f"{table}: too long for its audit triggers' names")
     _allow_triggers_on_distributed_tables()
     arguments = ", ".join(f"'{_checked(name)}'" for name in (table, chain, *key))
-    op.execute(
-        f"CREATE TRIGGER audit_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION {audit_row_function()}({arguments})"
+    if citus_installed():
+        statements = [
+            f"CREATE TRIGGER audit_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION audit_row_citus({arguments})"
+        ]
+    elif _statement_audit_installed():
+        statements = audit_0015.triggers(table, arguments)
+    else:
+        statements = audit_0015.triggers_0005(table, arguments)
+    for statement in statements:
+        op.execute(statement)
+
+
+def _statement_audit_installed() -> bool:
+    installed = op.get_bind().execute(
+        sa.text("SELECT to_regprocedure(:function) IS NOT NULL"),
+        {"function": f"public.{audit_0015.STATEMENT_FUNCTION}()"},
     )
+    return bool(installed.scalar())
 
 
 def reference_updated_at_trigger(table: str) -> None:
