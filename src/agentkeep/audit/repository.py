@@ -105,7 +105,16 @@ SELECT e.user_text, e.seq, e.prev_hash, e.entry_hash,
 """  # noqa: S608 - the fields are the constant column expressions above, never values
 STREAM_ALL = ENTRY_STREAM.format(where="true")
 STREAM_ONE = ENTRY_STREAM.format(where="a.user_id = $1")
-STREAM_SOME = ENTRY_STREAM.format(where="a.user_id = ANY($1::uuid[])")
+# The chains of a range of users (verification split over several connections: each reads a
+# contiguous range of chains, so its part is one range of the primary key, in order).
+STREAM_RANGE = ENTRY_STREAM.format(where="a.user_id BETWEEN $1::uuid AND $2::uuid")
+# For a range the planner's estimate prefers a (parallel) sequential scan and a sort of every
+# entry's bytes, spilled to disk; reading the range through the primary key is already in order.
+ORDERED_READ = (
+    "SET LOCAL enable_seqscan = off",
+    "SET LOCAL enable_bitmapscan = off",
+    "SET LOCAL max_parallel_workers_per_gather = 0",
+)
 # Every chain that has entries, with its length as its head row says (1 without a head row): a
 # loose index scan of the primary key, one probe per chain, so a head row removed behind the
 # trigger's back still leaves its chain's entries to be read and reported.
@@ -226,15 +235,17 @@ async def stream_entries(
     driver: asyncpg.Connection[Any],
     user_id: uuid.UUID | None,
     *,
-    users: Sequence[str] | None = None,
+    between: tuple[str, str] | None = None,
     batch: int = 5_000,
 ) -> AsyncIterator[list[asyncpg.Record]]:
-    """Every entry (of ``user_id``'s chain, or of the chains of ``users``) in (user_id, seq)
-    order, in batches, through a server-side cursor (inside a transaction). The next batch is
-    asked for before this one is handed out, so the server reads it while the caller checks
-    this one."""
-    if users is not None:
-        cursor = await driver.cursor(STREAM_SOME, list(users))
+    """Every entry (of ``user_id``'s chain, or of the chains from ``between[0]`` to
+    ``between[1]``) in (user_id, seq) order, in batches, through a server-side cursor (inside a
+    transaction). The next batch is asked for before this one is handed out, so the server reads
+    it while the caller checks this one."""
+    if between is not None:
+        for statement in ORDERED_READ:  # SET LOCAL: this transaction only
+            await driver.execute(statement)
+        cursor = await driver.cursor(STREAM_RANGE, *between)
     elif user_id is not None:
         cursor = await driver.cursor(STREAM_ONE, user_id)
     else:
