@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from agentkeep.audit import repository
+from agentkeep.audit import repository, stream
 from agentkeep.audit.chain import Break, ChainChecker, ChainWalker
 from agentkeep.audit.service import verify_on
 from agentkeep.database import migrate
@@ -58,7 +58,7 @@ async def _swap(conn: asyncpg.Connection, user: uuid.UUID) -> int:
 
 async def _stream(conn: asyncpg.Connection) -> list[Any]:
     rows: list[Any] = []
-    async for batch in repository.stream_entries(conn, None):
+    async for batch in stream.stream_entries(conn, None):
         rows.extend(batch)
     return rows
 

@@ -15,7 +15,7 @@ from typing import Any
 VERSION = b"agentkeep-audit-v1"
 GENESIS = bytes(32)
 
-# The columns the repository streams, in this order (see repository.ENTRY_STREAM): the header
+# The columns the repository streams, in this order (see stream.ENTRY_STREAM): the header
 # arrives as the exact bytes docs/audit.md defines, laid out by the query from the stored
 # columns; the payload as the bytes before new_values' text, that text, and the bytes after it
 # (the row hash is that text's hash); so this side only hashes and compares.

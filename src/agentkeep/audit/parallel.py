@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 import asyncpg
 
-from agentkeep.audit import repository
+from agentkeep.audit import stream
 from agentkeep.audit.chain import Break, ChainWalker
 from agentkeep.database.snapshots import adopt_statement
 
@@ -94,7 +94,7 @@ async def check_range(
     """Stream and check the chains from ``between[0]`` to ``between[1]``, or ``user_id``'s, or
     (both None) all of them, on this connection, in its transaction."""
     walker = ChainWalker(heads, saved)
-    async for batch in repository.stream_entries(driver, user_id, between=between):
+    async for batch in stream.stream_entries(driver, user_id, between=between):
         walker.feed(batch)
         if progress is not None:
             progress(len(batch))
