@@ -128,9 +128,21 @@ async def verify_in_snapshot(
     heads = await repository.heads(coordinator, None)
     ranges = split_chains(await repository.chains(coordinator), connections)
     snapshot_id = await snapshot.export()
+
+    def within(items: Mapping[str, Any], first: str, last: str) -> dict[str, Any]:
+        # A UUID's text sorts as the UUID does: each process gets the heads of its range only.
+        return {user: value for user, value in items.items() if first <= user <= last}
+
     jobs = [
-        RangeJob(snapshot.dsn, snapshot_id, tuple(snapshot.settings), between, heads, saved)
-        for between in ranges
+        RangeJob(
+            snapshot.dsn,
+            snapshot_id,
+            tuple(snapshot.settings),
+            (first, last),
+            within(heads, first, last),
+            within(saved, first, last),
+        )
+        for first, last in ranges
     ]
     problems = asyncio.ensure_future(live_row_problems(coordinator, tables, None))
     try:
