@@ -67,9 +67,11 @@ def section() -> str:
         f"| {what} | {measured:,.2f} | {required} | **{'PASS' if passed else 'MISS'}** |"
         for what, measured, required, passed in targets(document)
     )
+    load = ", ".join(f"{value:.1f}" for value in document["machine"]["load_average"])
     return f"""\
 Run of {document["generated_at"]} (`python -m benchmarks.bench_audit`, {document["rounds"]} rounds,
-{document["concurrent_users"]} concurrent users through the SDK's pool), on the same fill. Auditing
+{document["concurrent_users"]} concurrent users through the SDK's pool; load average {load} at the
+end, on {document["machine"]["nproc"]} cores), on the same fill. Auditing
 "off" disables the two tables' audit triggers for that case's blocks only; blocks of on and off
 interleave. Medians in µs, one operation (for 16 users: all 16 at once, until the last returns).
 
