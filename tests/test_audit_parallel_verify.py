@@ -1,5 +1,6 @@
-"""Verification on several connections: the same breaks as on one connection for tampering that
-was committed, and all connections on one snapshot (a write committed after it is not seen)."""
+"""Verification on several connections, each in a process of its own: the same breaks as on one
+connection for tampering that was committed, all connections on one snapshot (a write committed
+after it is not seen), contiguous ranges of chains, progress and failures passed back."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import asyncpg
 import pytest
 
 from agentkeep.audit import repository
-from agentkeep.audit.service import split_chains, verify_in_snapshot
+from agentkeep.audit.parallel import RangeJob, check_in_processes, split_chains
+from agentkeep.audit.service import verify_in_snapshot
 from agentkeep.conversations.models import NewConversation
 from agentkeep.database import migrate
 from agentkeep.database.engine import Database
@@ -86,14 +88,37 @@ async def test_every_connection_reads_the_coordinators_snapshot(keep: Keep, data
     assert (await keep.audit.verify(user.user_id)).ok
 
 
-def test_chains_are_split_whole_into_groups_of_about_equal_entries() -> None:
-    chains = [("a", 100), ("b", 60), ("c", 50), ("d", 10), ("e", 1)]
-    groups = split_chains(chains, 2)
-    assert sorted(user for group in groups for user in group) == ["a", "b", "c", "d", "e"]
-    weights = {user: length for user, length in chains}
-    totals = sorted(sum(weights[user] for user in group) for group in groups)
-    assert totals == [110, 111]
-    assert split_chains(chains[:1], 4) == [["a"]]
+def test_chains_are_split_whole_into_contiguous_ranges_of_about_equal_entries() -> None:
+    chains = [("c", 50), ("a", 100), ("e", 1), ("b", 60), ("d", 10)]
+    ranges = split_chains(chains, 2)
+    # Each range is one stretch of the primary key, read in order without a sort; together
+    # they cover every chain once.
+    assert ranges == [("a", "a"), ("b", "e")]
+    weights = dict(chains)
+    totals = [sum(w for user, w in weights.items() if first <= user <= last) for first, last in ranges]
+    assert totals == [100, 121]
+    assert split_chains(chains[:1], 4) == [("c", "c")]
+    assert split_chains([], 3) == []
+    many = [(f"u{n:03}", 10) for n in range(100)]
+    assert [last for _, last in split_chains(many, 4)] == ["u024", "u049", "u074", "u099"]
+
+
+async def test_processes_report_progress_and_a_failure_by_its_message(keep: Keep, database: Database) -> None:
+    await user_with_rows(keep, messages=3)
+    dsn = asyncpg_dsn(database.urls.owner)
+    seen: list[int] = []
+    async with shared_snapshot(dsn, [repository.ACT_AS_OPERATOR]) as snapshot:
+        heads = await repository.heads(snapshot.coordinator, None)
+        first, last = min(heads), max(heads)
+        job = RangeJob(dsn, await snapshot.export(), tuple(snapshot.settings), (first, last), heads, {})
+        assert RangeJob.from_json(job.to_json()) == job
+        [found] = await check_in_processes([job], seen.append)
+        expected = await snapshot.coordinator.fetchval("SELECT count(*) FROM audit_log")
+        broken = RangeJob(dsn, "not-a-snapshot", (), (first, last), heads, {})
+        with pytest.raises(RuntimeError, match="unexpected snapshot id"):
+            await check_in_processes([broken], None)
+    assert (found.entries, sum(seen), found.breaks) == (expected, expected, [])
+    assert found.seen == set(heads)
 
 
 @pytest.mark.parametrize("snapshot_id", ["00000003-0000001B-1'; DROP TABLE x; --", "abc", ""])

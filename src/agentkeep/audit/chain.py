@@ -15,7 +15,7 @@ from typing import Any
 VERSION = b"agentkeep-audit-v1"
 GENESIS = bytes(32)
 
-# The columns the repository streams, in this order (see repository.ENTRY_STREAM): the header
+# The columns the repository streams, in this order (see stream.ENTRY_STREAM): the header
 # arrives as the exact bytes docs/audit.md defines, laid out by the query from the stored
 # columns; the payload as the bytes before new_values' text, that text, and the bytes after it
 # (the row hash is that text's hash); so this side only hashes and compares.
@@ -139,3 +139,85 @@ class ChainChecker:
                 self.user_id, None, f"head row (seq {head[0]}) differs from the chain's end (seq {last_seq})"
             )
         return None
+
+
+class ChainWalker:
+    """Checks whole chains streamed in (user_id, seq) order, a batch at a time.
+
+    The same checks as :class:`ChainChecker` (which names what differs), in one loop over the
+    batch with the chain's state in local variables: verification's time is this loop, so an
+    entry that checks out costs its four hashes and no call of ours. At the first entry that
+    fails a check, the chain's :class:`ChainChecker` says what differs and keeps the break; the
+    rest of that chain is skipped. Chains with saved heads (verify --against) go through
+    ChainChecker entry by entry.
+    """
+
+    def __init__(
+        self, heads: Mapping[str, tuple[int, bytes]], saved: Mapping[str, Mapping[int, bytes]]
+    ) -> None:
+        self.heads = heads
+        self.saved = saved
+        self.entries = 0
+        self.seen: set[str] = set()
+        self.breaks: list[Break] = []
+        self._checker: ChainChecker | None = None  # the chain being read, across batches
+
+    def feed(self, batch: Sequence[Any]) -> None:
+        # No chain yet: a stand-in that no entry's user equals, so the first entry starts one.
+        checker = self._checker or ChainChecker("")
+        user: str | None = checker.user_id if self._checker is not None else None
+        # The chain's state while it checks out; written back to its checker when it ends, when
+        # an entry fails (the checker takes over) and when the batch ends.
+        fast = checker.broken is None and not checker.saved
+        expected_seq, expected_hash = checker.expected_seq, checker.expected_hash
+        for entry in batch:
+            (entry_user, seq, prev, digest, header, payload_hash, before_row, row, after_row,
+             row_hashed, row_hash, record, key_hash) = entry  # fmt: skip
+            if entry_user != user:
+                if user is not None:
+                    if fast:
+                        checker.expected_seq, checker.expected_hash = expected_seq, expected_hash
+                    self._end(checker)
+                user = entry_user
+                checker = self._checker = ChainChecker(entry_user, self.saved.get(entry_user))
+                self.seen.add(entry_user)
+                fast = not checker.saved
+                expected_seq, expected_hash = 1, GENESIS
+            if not fast:
+                checker.feed(entry)  # does nothing once the chain is broken
+                continue
+            if seq == expected_seq and prev == expected_hash and sha256(header).digest() == digest:
+                if before_row is None:  # redacted: its hashes stay in the header
+                    expected_seq = seq + 1
+                    expected_hash = digest
+                    continue
+                payload = sha256(before_row)
+                if row is not None:
+                    payload.update(row)
+                payload.update(after_row)
+                if (
+                    payload.digest() == payload_hash
+                    and (not row_hashed or sha256(row or b"").digest() == row_hash)
+                    and (record is None or sha256(record).digest() == key_hash)
+                ):
+                    expected_seq = seq + 1
+                    expected_hash = digest
+                    continue
+            # Something differs: the checker names it and keeps the chain's first break.
+            checker.expected_seq, checker.expected_hash = expected_seq, expected_hash
+            checker.feed(entry)
+            fast = False
+        if fast and user is not None:
+            checker.expected_seq, checker.expected_hash = expected_seq, expected_hash
+        self.entries += len(batch)
+
+    def _end(self, checker: ChainChecker) -> None:
+        broken = checker.finish(self.heads.get(checker.user_id))
+        if broken is not None:
+            self.breaks.append(broken)
+
+    def finish(self) -> None:
+        """After the last batch: the last chain's end against its head row and saved heads."""
+        if self._checker is not None:
+            self._end(self._checker)
+            self._checker = None

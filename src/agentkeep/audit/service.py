@@ -7,30 +7,38 @@ application role's, under row-level security.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import os
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
 
 from agentkeep.actors import Actor, acting_user, as_principal
 from agentkeep.audit import repository
-from agentkeep.audit.chain import USER_ID, Break, ChainChecker
+from agentkeep.audit.chain import Break
 from agentkeep.audit.models import AuditEntry, AuditTrailPage, LiveRowProblem, VerifyReport
+from agentkeep.audit.parallel import (
+    Found,
+    Progress,
+    RangeJob,
+    check_in_processes,
+    check_range,
+    paused_gc,
+    split_chains,
+)
 from agentkeep.database.engine import Database
 from agentkeep.database.snapshots import SharedSnapshot, shared_snapshot
 from agentkeep.database.urls import asyncpg_dsn
 from agentkeep.errors import InvalidInput
 from agentkeep.pagination import checked_limit
 
-Progress = Callable[[int], None]
-"""Called with the number of entries checked since the last call."""
 SavedHeads = Mapping[str, Mapping[str, object]]
 LIVE_ROW_PROBLEMS_PER_TABLE = 100
+# Below about this many entries one connection is quicker than starting processes (unless the
+# caller asks for connections).
+PARALLEL_FROM_ENTRIES = 100_000
 
 
 def parse_heads(document: object) -> dict[str, dict[int, bytes]]:
@@ -51,42 +59,6 @@ def parse_heads(document: object) -> dict[str, dict[int, bytes]]:
     return parsed
 
 
-@dataclass
-class _Chains:
-    """What one connection found in the chains it read."""
-
-    entries: int = 0
-    seen: set[str] = field(default_factory=set)
-    breaks: list[Break] = field(default_factory=list)
-
-
-async def _check_chains(
-    driver: asyncpg.Connection[Any],
-    user_id: uuid.UUID | None,
-    users: Sequence[str] | None,
-    heads: Mapping[str, tuple[int, bytes]],
-    saved: Mapping[str, Mapping[int, bytes]],
-    progress: Progress | None,
-) -> _Chains:
-    """Stream and check the chains of ``user_id``, of ``users``, or (both None) all of them."""
-    found = _Chains()
-    checker: ChainChecker | None = None
-    async for batch in repository.stream_entries(driver, user_id, users=users):
-        for entry in batch:
-            if checker is None or checker.user_id != entry[USER_ID]:
-                if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
-                    found.breaks.append(broken)
-                checker = ChainChecker(entry[USER_ID], saved.get(entry[USER_ID]))
-                found.seen.add(checker.user_id)
-            checker.feed(cast(Sequence[Any], entry))
-        found.entries += len(batch)
-        if progress is not None:
-            progress(len(batch))
-    if checker is not None and (broken := checker.finish(heads.get(checker.user_id))):
-        found.breaks.append(broken)
-    return found
-
-
 def _saved_heads(against: SavedHeads | None, user_id: uuid.UUID | None) -> dict[str, dict[int, bytes]]:
     saved = parse_heads(against) if against is not None else {}
     if user_id is not None:
@@ -95,7 +67,7 @@ def _saved_heads(against: SavedHeads | None, user_id: uuid.UUID | None) -> dict[
 
 
 def _report(
-    found: Sequence[_Chains],
+    found: Sequence[Found],
     heads: Mapping[str, tuple[int, bytes]],
     saved: Mapping[str, Mapping[int, bytes]],
     problems: list[LiveRowProblem],
@@ -133,20 +105,10 @@ async def verify_on(
             return await verify_on(driver, tables, user_id, against=against, progress=progress)
     saved = _saved_heads(against, user_id)
     heads = await repository.heads(driver, user_id)
-    found = await _check_chains(driver, user_id, None, heads, saved, progress)
+    with paused_gc():
+        found = await check_range(driver, None, heads, saved, progress, user_id)
     problems = await live_row_problems(driver, tables, user_id)
     return _report([found], heads, saved, problems)
-
-
-def split_chains(chains: Sequence[tuple[str, int]], parts: int) -> list[list[str]]:
-    """The chains in at most ``parts`` groups of about equal entries (longest first, each to the
-    group with the fewest so far); each chain whole in one group."""
-    groups: list[tuple[int, int, list[str]]] = [(0, number, []) for number in range(max(parts, 1))]
-    for user, length in sorted(chains, key=lambda chain: (-chain[1], chain[0])):
-        total, number, users = heapq.heappop(groups)
-        users.append(user)
-        heapq.heappush(groups, (total + max(length, 1), number, users))
-    return [users for _, _, users in sorted(groups, key=lambda group: group[1]) if users]
 
 
 async def verify_in_snapshot(
@@ -157,29 +119,41 @@ async def verify_in_snapshot(
     against: SavedHeads | None = None,
     progress: Progress | None = None,
 ) -> VerifyReport:
-    """Every chain, on ``connections`` workers that share the coordinator's snapshot, each
-    checking whole chains; the live rows meanwhile on the coordinator. The coordinator and the
-    workers act as operator (the snapshot's settings)."""
+    """Every chain, in contiguous ranges of chains, each read and checked by a process of its
+    own on a connection that adopts the coordinator's snapshot (audit/parallel.py); the live
+    rows meanwhile on the coordinator. The coordinator and the processes act as operator (the
+    snapshot's settings)."""
     coordinator = snapshot.coordinator
     saved = _saved_heads(against, None)
     heads = await repository.heads(coordinator, None)
-    groups = split_chains(await repository.chains(coordinator), connections)
-    workers = await snapshot.workers(len(groups))
+    ranges = split_chains(await repository.chains(coordinator), connections)
+    snapshot_id = await snapshot.export()
 
-    async def live_rows() -> list[LiveRowProblem]:
-        return await live_row_problems(coordinator, tables, None)
+    def within(items: Mapping[str, Any], first: str, last: str) -> dict[str, Any]:
+        # A UUID's text sorts as the UUID does: each process gets the heads of its range only.
+        return {user: value for user, value in items.items() if first <= user <= last}
 
-    async with asyncio.TaskGroup() as group:
-        checks = [
-            group.create_task(_check_chains(worker, None, users, heads, saved, progress))
-            for worker, users in zip(workers, groups, strict=True)
-        ]
-        problems = group.create_task(live_rows())
-    return _report([check.result() for check in checks], heads, saved, problems.result())
+    jobs = [
+        RangeJob(
+            snapshot.dsn,
+            snapshot_id,
+            tuple(snapshot.settings),
+            (first, last),
+            within(heads, first, last),
+            within(saved, first, last),
+        )
+        for first, last in ranges
+    ]
+    problems = asyncio.ensure_future(live_row_problems(coordinator, tables, None))
+    try:
+        found = await check_in_processes(jobs, progress)
+        return _report(found, heads, saved, await problems)
+    finally:
+        problems.cancel()  # nothing once done; else the failure above is what is raised
 
 
 def default_connections() -> int:
-    """Connections verification reads the chains on: one server process per core, up to 4."""
+    """Connections (and processes) verification reads the chains on: one per core, up to 4."""
     return max(1, min(4, os.cpu_count() or 1))
 
 
@@ -228,8 +202,9 @@ class AuditService:
     ) -> VerifyReport:
         """Recompute every chain (or one user's); name each chain's first broken link.
 
-        All chains are read on ``connections`` connections at once (default: one per core, up to
-        4), all on one snapshot; one user's chain, or a Citus cluster, on one connection.
+        All chains are read in ``connections`` processes at once, each with a connection of its
+        own, all on one snapshot (default: one per core, up to 4, once the trail holds
+        PARALLEL_FROM_ENTRIES entries); one user's chain, or a Citus cluster, on one connection.
         """
         tables = self._audited_tables() if live_rows else []
         workers = default_connections() if connections is None else connections
@@ -237,12 +212,20 @@ class AuditService:
             raise InvalidInput("connections: at least 1", field="connections")
         dsn = asyncpg_dsn(self._database.urls.owner)
         async with shared_snapshot(dsn, [repository.ACT_AS_OPERATOR]) as snapshot:
+            coordinator = snapshot.coordinator
             # On Citus an exported snapshot is the coordinator's alone: the workers' shards
             # would be read at other moments. One connection there (docs/audit.md).
-            if user_id is not None or workers == 1 or await repository.citus_installed(snapshot.coordinator):
-                return await verify_on(
-                    snapshot.coordinator, tables, user_id, against=against, progress=progress
+            one = (
+                user_id is not None
+                or workers == 1
+                or (
+                    connections is None
+                    and await repository.count_entries(coordinator, None) < PARALLEL_FROM_ENTRIES
                 )
+                or await repository.citus_installed(coordinator)
+            )
+            if one:
+                return await verify_on(coordinator, tables, user_id, against=against, progress=progress)
             return await verify_in_snapshot(
                 snapshot, tables, connections=workers, against=against, progress=progress
             )

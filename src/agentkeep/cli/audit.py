@@ -49,7 +49,10 @@ def verify(
     connections: Annotated[
         int | None,
         typer.Option(
-            "--connections", min=1, help="Connections to read the chains on (default: cores, up to 4)."
+            "--connections",
+            min=1,
+            help="Processes (each with a connection) to check the chains in (default: cores, up to 4,"
+            " for a trail of 100,000 entries or more).",
         ),
     ] = None,
     as_json: JsonOption = False,

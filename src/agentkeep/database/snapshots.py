@@ -48,12 +48,26 @@ class SharedSnapshot:
         self._workers: list[asyncpg.Connection[Any]] = []
         self._snapshot_id: str | None = None
 
+    @property
+    def dsn(self) -> str:
+        return self._dsn
+
+    @property
+    def settings(self) -> list[str]:
+        """The coordinator's ``SET LOCAL`` statements, which every worker runs too."""
+        return list(self._settings)
+
+    async def export(self) -> str:
+        """The snapshot's id, for connections of other processes to adopt (``adopt_statement``)
+        while the coordinator's transaction lasts."""
+        if self._snapshot_id is None:
+            self._snapshot_id = str(await self.coordinator.fetchval("SELECT pg_export_snapshot()"))
+        return self._snapshot_id
+
     async def workers(self, count: int) -> list[asyncpg.Connection[Any]]:
         """``count`` more connections, each inside a read-only transaction on the coordinator's
         snapshot, acting like it (the same settings). Closed when the shared snapshot ends."""
-        if self._snapshot_id is None:
-            self._snapshot_id = str(await self.coordinator.fetchval("SELECT pg_export_snapshot()"))
-        begin = adopt_statement(self._snapshot_id, self._settings)
+        begin = adopt_statement(await self.export(), self._settings)
 
         async def join() -> asyncpg.Connection[Any]:
             conn: asyncpg.Connection[Any] = await asyncpg.connect(self._dsn)
