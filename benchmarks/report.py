@@ -545,6 +545,7 @@ average). langchain's table holds {langchain_rows:,} rows made the same way, its
 make bench                                   # fill once (about two minutes), then measure
 python -m benchmarks.bench_messages --quick  # a smoke test
 python -m benchmarks.bench_messages --profile sdk_latest_10000   # cProfile one case
+python -m benchmarks.bench_decisions --quick # encrypted vs plaintext decisions, keys rotate over them
 ```
 
 `AGENTKEEP_BENCH_DATA_DIR` chooses where the embedded server keeps its data (default: the user
