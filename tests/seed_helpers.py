@@ -204,6 +204,22 @@ async def add_api_key(conn: asyncpg.Connection, user_id: uuid.UUID) -> uuid.UUID
     return key_id
 
 
+async def add_vault_rows(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
+    """A vault key and a provider key of the user, as raw rows (their bytes are not real keys)."""
+    await conn.execute(
+        "INSERT INTO vault_keys (user_id, version, wrapped_key, master_key_id, master_version)"
+        " VALUES ($1, 1, $2, 'local', 1)",
+        user_id,
+        bytes(60),
+    )
+    await conn.execute(
+        "INSERT INTO provider_api_keys (user_id, provider, encrypted_key, key_last4)"
+        " VALUES ($1, 'openai', $2, 'abcd')",
+        user_id,
+        bytes(40),
+    )
+
+
 async def count(conn: asyncpg.Connection, table: str, user_id: uuid.UUID) -> int:
     return int(await conn.fetchval(f"SELECT count(*) FROM {table} WHERE user_id = $1", user_id))
 

@@ -32,6 +32,8 @@ async def test_the_quickstart_runs_as_a_file_on_the_embedded_server(
     env |= {
         "AGENTKEEP_DATA_DIR": str(embedded_server.pgdata.parent),
         "AGENTKEEP_DATABASE_NAME": str(make_url(database.urls.owner).database),
+        # The run's master key (conftest): the vault of the tests' database is under it.
+        "AGENTKEEP_MASTER_KEY": os.environ["AGENTKEEP_MASTER_KEY"],
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

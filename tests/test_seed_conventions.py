@@ -174,13 +174,15 @@ async def test_primary_keys_are_uuids_led_by_user_id(owner) -> None:
         "CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord) "
         "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
         "WHERE c.contype = 'p' AND c.conrelid::regclass::text = ANY($1::text[]) GROUP BY 1",
-        list(FOUNDATION_TABLES),
+        list({*FOUNDATION_TABLES, *USER_TABLES}),
     )
     keys = {row["table_name"]: (list(row["columns"]), set(row["types"])) for row in rows}
     assert keys.pop("users") == (["user_id"], {"uuid"})
     for table in USER_TABLES[1:]:
-        if table in FOUNDATION_TABLES:  # later tables: their own tests (tests/test_decisions.py)
+        if table in FOUNDATION_TABLES:
             assert keys.pop(table) == (["user_id", "id"], {"uuid"}), table
+        else:  # later tables keyed by what names a row within the user: user_id still leads
+            assert keys.pop(table)[0][0] == "user_id", table
     assert keys == {table: (["id"], {"uuid"}) for table in (*CATALOG_TABLES, "service_keys")}
 
 

@@ -32,6 +32,7 @@ from seed_helpers import (
     add_persona,
     add_persona_activation,
     add_user_session,
+    add_vault_rows,
     count,
     refused,
 )
@@ -337,6 +338,7 @@ async def test_user_delete_cascades_to_every_user_table(as_app, make_user) -> No
     user = await make_user()
     async with as_app(Principal.service(user.user_id)) as conn:
         await add_api_key(conn, user.user_id)
+        await add_vault_rows(conn, user.user_id)
         login = await add_user_session(conn, user.user_id)
         session = await add_agent_session(conn, user.user_id, user_session_id=login)
         await add_persona_activation(conn, user.user_id, session, await add_persona(conn))

@@ -39,9 +39,9 @@ async def test_first_use_makes_version_1_and_keeps_it(keep: Keep, make_user: Any
         again = await keep.keyring.current(tx.driver, user.user_id)
     assert (first.version, again.version) == (1, 1) and first.key == again.key and len(first.key) == 32
     assert first.key.hex() not in repr(first) and first.key.hex() not in repr(keep.keyring)
-    await owner.execute("SET agentkeep.user_id = '" + str(user.user_id) + "'")
-    row = await owner.fetchrow("SELECT * FROM vault_keys WHERE user_id = $1", user.user_id)
-    await owner.execute("RESET agentkeep.user_id")
+    async with owner.transaction():
+        await owner.execute("SET LOCAL agentkeep.principal = 'operator'")
+        row = await owner.fetchrow("SELECT * FROM vault_keys WHERE user_id = $1", user.user_id)
     assert row["state"] == "active" and row["master_key_id"] == "local"
     assert first.key not in row["wrapped_key"]  # stored only wrapped
     assert len(row["wrapped_key"]) == 12 + 32 + 16
@@ -143,8 +143,8 @@ async def test_destroy_leaves_nothing_that_opens_a_copied_out_envelope(
 
 async def _wrapped_keys_held(owner: Any, user_id: uuid.UUID) -> list[bytes]:
     """Every distinct wrapped key of the user in vault_keys and in the audit trail."""
-    await owner.execute("SET agentkeep.principal = 'operator'")
-    try:
+    async with owner.transaction():
+        await owner.execute("SET LOCAL agentkeep.principal = 'operator'")
         held = await owner.fetch(
             "SELECT wrapped_key FROM vault_keys WHERE user_id = $1"
             " UNION SELECT decode(substr(v ->> 'wrapped_key', 3), 'hex') FROM audit_log,"
@@ -152,8 +152,6 @@ async def _wrapped_keys_held(owner: Any, user_id: uuid.UUID) -> list[bytes]:
             " WHERE table_name = 'vault_keys' AND user_id = $1 AND v ->> 'wrapped_key' IS NOT NULL",
             user_id,
         )
-    finally:
-        await owner.execute("RESET agentkeep.principal")
     return [bytes(row[0]) for row in held if row[0] is not None]
 
 

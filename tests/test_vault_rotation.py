@@ -47,12 +47,16 @@ async def rows_table(urls: DatabaseUrls, keep: Keep) -> AsyncIterator[str]:
     conn = await asyncpg.connect(urls.owner.render_as_string(hide_password=False).replace("+asyncpg", ""))
     try:
         await conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        await conn.execute(MAKE_TABLE)
+        for statement in MAKE_TABLE.split(";\n"):  # one by one: Citus forwards each to the workers
+            if statement.strip():
+                await conn.execute(statement)
         if ON_CITUS:
             await conn.execute(
                 f"SELECT create_distributed_table('{TABLE}', 'user_id', colocate_with => 'users')"
             )
-        await conn.execute(SECURE_TABLE)
+        for statement in SECURE_TABLE.split(";\n"):
+            if statement.strip():
+                await conn.execute(statement)
         yield TABLE
     finally:
         await conn.execute(f"DROP TABLE IF EXISTS {TABLE}")

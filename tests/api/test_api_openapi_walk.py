@@ -188,7 +188,12 @@ async def test_every_input_of_every_route_refuses_bad_values_naming_the_field(
 
     for method, path, operation in _operations(spec):
         params = operation.get("parameters", [])
-        path_values = {p["name"]: str(uuid.uuid4()) for p in params if p["in"] == "path"}
+        # A valid value of each path parameter's own schema (ids are UUIDs; a provider a name).
+        path_values = {
+            p["name"]: str(_sample(spec, p["name"], _resolve(spec, p.get("schema", {}))))
+            for p in params
+            if p["in"] == "path"
+        }
         url = path.format(**path_values)
         body_schema = (
             operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")

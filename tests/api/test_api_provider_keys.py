@@ -88,16 +88,15 @@ async def test_a_canary_key_reaches_no_log_audit_entry_metric_or_listing(
         assert canary not in response.text and canary[-12:] not in response.text
     assert canary not in caplog.text
     user_id = uuid.UUID(alice.user_id)
-    await owner.execute("SET agentkeep.principal = 'operator'")
-    try:
+    async with owner.transaction():
+        # SET LOCAL: what reaches the Citus workers too.
+        await owner.execute("SET LOCAL agentkeep.principal = 'operator'")
         audit_text = await owner.fetchval(
             "SELECT string_agg(concat(old_values::text, new_values::text), '') FROM audit_log"
             " WHERE user_id = $1",
             user_id,
         )
         stored_row = await owner.fetchrow("SELECT * FROM provider_api_keys WHERE user_id = $1", user_id)
-    finally:
-        await owner.execute("RESET agentkeep.principal")
     assert canary not in audit_text and canary.encode().hex() not in audit_text
     assert stored_row["encrypted_key"].hex() in audit_text  # the trail holds the ciphertext only
     assert canary.encode() not in bytes(stored_row["encrypted_key"])

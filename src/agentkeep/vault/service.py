@@ -20,7 +20,8 @@ from agentkeep.actors import Actor, acting_user, as_principal
 from agentkeep.database.engine import Database
 from agentkeep.errors import Conflict, InvalidInput
 from agentkeep.principal import Principal
-from agentkeep.vault import cipher, rotation
+from agentkeep.vault import cipher
+from agentkeep.vault import repository as rotation
 from agentkeep.vault.fields import EncryptedColumn, EncryptedColumns
 from agentkeep.vault.keyring import CHECK_VALUE, DataKey, Keyring, check_context, wrap_context
 from agentkeep.vault.master import MasterKeyProvider

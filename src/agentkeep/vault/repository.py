@@ -1,4 +1,5 @@
-"""SQL of key rotation over the registered encrypted columns. Takes a connection; never commits.
+"""SQL of the vault: key rotation over the registered encrypted columns, and the states of
+a user's keys. Takes a connection; never commits.
 
 Statements are SQLAlchemy Core over lightweight ``sa.table`` objects built from the registry's
 names (identifiers checked by EncryptedColumn), so no SQL text is assembled here.
