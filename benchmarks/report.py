@@ -551,6 +551,7 @@ make bench                                   # fill once (about two minutes), th
 python -m benchmarks.bench_messages --quick  # a smoke test
 python -m benchmarks.bench_messages --profile sdk_latest_10000   # cProfile one case
 python -m benchmarks.micro_audit            # server CPU of the audit triggers, on / off (seconds)
+python -m benchmarks.bench_decisions --quick # encrypted vs plaintext decisions, keys rotate over them
 ```
 
 `AGENTKEEP_BENCH_DATA_DIR` chooses where the embedded server keeps its data (default: the user
