@@ -22,6 +22,10 @@ Create Date: 2026-11-23 18:00:00.000000
 - ``active_agent_sessions`` (001) in ``public`` (over agentkeep's tables) and in ``devassist``
   (the seed's text), both security_invoker; for an operator ``operator_active_agent_sessions``
   (SECURITY DEFINER, owned by ``agentkeep_operator``, audits each user it returns, like 0008).
+- ``operator_emergency_stop(agent_id, reason, created_by)``: an operator blocks every live session
+  of one agent across users, each with an ``emergency_stop`` event; the operator role gets UPDATE
+  (status, version) on agent_sessions and INSERT on governance_events, admitted by policies only
+  while the transaction acts as the operator.
 - ``devassist.governance_events`` by the seed's names.
 
 Table, column and term names are literals: later changes to the profiles do not change this revision.
