@@ -19,7 +19,15 @@ from agentkeep.profiles.model import Profile, RetentionRule
 
 # The tables revision 0007 gives the operator read and delete policies on. A rule on another
 # existing table is refused: the owner could not see (so not archive) its rows.
-OPERABLE_TABLES = ("messages", "conversations", "agent_sessions", "user_sessions", "persona_activations")
+OPERABLE_TABLES = (
+    "messages",
+    "conversations",
+    "agent_sessions",
+    "user_sessions",
+    "persona_activations",
+    # Revision 0013: deleted (and archived) with their message.
+    "ethical_validations",
+)
 # The audit trail refuses every delete (revision 0005): its chains would need an anchor where
 # pruned entries end (a signed head kept outside, docs/audit.md) before entries may go.
 APPEND_ONLY_TABLES = ("audit_log",)
