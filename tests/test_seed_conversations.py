@@ -349,6 +349,23 @@ async def test_user_delete_cascades_to_every_user_table(as_app, make_user) -> No
         )
         await add_decision(conn, user.user_id, agent_session_id=session, conversation_id=conversation)
         await add_onboarding(conn, user.user_id, session)
+        # Revision 0013 (the user's consent tiers and their log come with registration).
+        activity = new_id()
+        await conn.execute(
+            "INSERT INTO agent_activities (user_id, id, agent_name, activity_type, scope, title,"
+            " consent_tier_required, trust_level_required)"
+            " VALUES ($1, $2, 'FELLO', 'observation', 'global', 't', 'passive', 0)",
+            user.user_id,
+            activity,
+        )
+        await conn.execute(
+            "INSERT INTO ethical_validations (user_id, id, agent_activity_id, message_id, result)"
+            " VALUES ($1, $2, $3, $4, 'passed')",
+            user.user_id,
+            new_id(),
+            activity,
+            parent,
+        )
         before = {table: await count(conn, table, user.user_id) for table in USER_TABLES}
         assert all(before.values()), before
         assert await conn.execute("DELETE FROM users WHERE user_id = $1", user.user_id) == "DELETE 1"

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentkeep.errors import AgentkeepError
 from agentkeep.profiles.model import Profile, RetentionRule
 
-# The tables revisions 0007, 0010 and 0012 give the operator read and delete policies on. A rule
-# on another existing table is refused: the owner could not see (so not archive) its rows.
+# The tables revisions 0007, 0010, 0012, 0013 and 0014 give the operator read and delete policies
+# on. A rule on another existing table is refused: the owner could not see (so not archive) its rows.
 OPERABLE_TABLES = (
     "messages",
     "conversations",
@@ -30,6 +30,8 @@ OPERABLE_TABLES = (
     # revision 0012: 001 keeps governance events seven years; they go with their agent session.
     "governance_events",
     "trust_metrics",
+    # Revision 0013: deleted (and archived) with their message.
+    "ethical_validations",
 )
 # Tables whose ``then = "aggregate"`` rule runs: their raw rows are archived, rolled into one
 # row per day (agentkeep.trust.repository.aggregate_due), and deleted. Others keep the hook note.

@@ -350,6 +350,11 @@ def _security() -> None:
         )
         ddl.add_updated_at_trigger(table)
         ddl.audit_table(table, "user", ("user_id", "id"))
+    # Retention archives and deletes a message's validations with it (revision 0007's path).
+    op.execute(
+        "CREATE POLICY ethical_validations_operator_delete ON ethical_validations FOR DELETE"
+        f" TO CURRENT_USER USING ({IS_OPERATOR})"
+    )
     # The log is append-only for the application: entries are added, never changed or removed.
     op.execute(f"REVOKE UPDATE, DELETE ON consent_logs FROM {APP_ROLE}")
 
