@@ -100,5 +100,6 @@ async def test_no_route_makes_an_operator_key(client: httpx.AsyncClient) -> None
         ("/api/operator/audit/redact/{user_id}", "post"),
         ("/api/operator/users/{user_id}/export", "get"),
         ("/api/operator/users/{user_id}/erase", "post"),
+        ("/api/operator/agents/{agent_id}/emergency-stop", "post"),
     }
     assert not [path for path in schema["paths"] if "operator-key" in path or "operator_key" in path]
