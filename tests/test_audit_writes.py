@@ -175,7 +175,8 @@ async def _write_and_check(conn: Any, table_name: str) -> None:
     table = metadata.tables[table_name]
     if True:
         row_json = await conn.fetchval(
-            f"SELECT to_jsonb(t)::text FROM {table_name} AS t {COPY_FROM.get(table_name, '')} ORDER BY random() LIMIT 1"
+            f"SELECT to_jsonb(t)::text FROM {table_name} AS t {COPY_FROM.get(table_name, '')}"
+            " ORDER BY random() LIMIT 1"
         )
         assert row_json is not None, f"no row in {table_name} to copy"
         original = json.loads(row_json)
