@@ -98,5 +98,6 @@ async def test_no_route_makes_an_operator_key(client: httpx.AsyncClient) -> None
         ("/api/operator/audit/verify", "get"),
         ("/api/operator/audit/head", "get"),
         ("/api/operator/audit/redact/{user_id}", "post"),
+        ("/api/operator/agents/{agent_id}/emergency-stop", "post"),  # revision 0012 (docs/governance.md)
     }
     assert not [path for path in schema["paths"] if "operator-key" in path or "operator_key" in path]
