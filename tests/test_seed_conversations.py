@@ -19,6 +19,7 @@ from asyncpg.exceptions import (
 from agentkeep.ids import new_id
 from agentkeep.messages.models import NewMessage
 from agentkeep.principal import Principal
+from governance_support import insert_event
 from seed_helpers import (
     USER_TABLES,
     act_as,
@@ -342,6 +343,7 @@ async def test_user_delete_cascades_to_every_user_table(as_app, make_user) -> No
         login = await add_user_session(conn, user.user_id)
         session = await add_agent_session(conn, user.user_id, user_session_id=login)
         await add_persona_activation(conn, user.user_id, session, await add_persona(conn))
+        await insert_event(conn, user.user_id, session, "pre_agent_spawn", approved=True)
         conversation = await add_conversation(conn, user.user_id, agent_session_id=session)
         parent = await add_message(conn, user.user_id, conversation)
         await add_message(
