@@ -113,7 +113,11 @@ async def test_persona_activations_are_archived_and_deleted_with_their_agent_ses
     await devassist.write(user_id, [done, activation])
     summary = await devassist.service().run()
     [result] = [r for r in summary.tables if r.table == "agent_sessions"]
-    assert (result.deleted, result.dependents) == (1, {"persona_activations": 1})
+    # Every table whose rows cascade with a session is a dependent, with or without rows.
+    assert (result.deleted, result.dependents) == (
+        1,
+        {"persona_activations": 1, "decisions": 0, "onboarding_answers": 0, "trust_metrics": 0},
+    )
     assert await devassist.ids("persona_activations") == set()
     [row] = archived_rows(summary.archive_folder, "persona_activations")
     assert uuid.UUID(row["id"]) == activation_id
