@@ -120,9 +120,10 @@ async def test_persona_activations_are_archived_and_deleted_with_their_agent_ses
     await devassist.write(user_id, [done, activation, decision, answers])
     summary = await devassist.service().run()
     [result] = [r for r in summary.tables if r.table == "agent_sessions"]
+    # Every table whose rows cascade with a session is a dependent, with or without rows.
     assert (result.deleted, result.dependents) == (
         1,
-        {"persona_activations": 1, "decisions": 1, "onboarding_answers": 1},
+        {"persona_activations": 1, "decisions": 1, "onboarding_answers": 1, "trust_metrics": 0},
     )
     assert await devassist.ids("persona_activations") == set()
     assert await devassist.ids("decisions") == set()

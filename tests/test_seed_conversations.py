@@ -8,6 +8,7 @@ that is rolled back, so the rows it writes never outlive it.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -23,6 +24,7 @@ from governance_support import insert_event
 from seed_helpers import (
     USER_TABLES,
     act_as,
+    add_agent,
     add_agent_session,
     add_api_key,
     add_conversation,
@@ -368,6 +370,17 @@ async def test_user_delete_cascades_to_every_user_table(as_app, make_user) -> No
             activity,
             parent,
         )
+        # Five approvals of an agent's decisions earn a level: trust rows of all three tables.
+        earning = await add_agent_session(conn, user.user_id, agent_id=await add_agent(conn))
+        for _ in range(5):
+            await add_decision(
+                conn,
+                user.user_id,
+                agent_session_id=earning,
+                user_feedback="approved",
+                feedback_by="service",
+                feedback_at=datetime.now(UTC),
+            )
         before = {table: await count(conn, table, user.user_id) for table in USER_TABLES}
         assert all(before.values()), before
         assert await conn.execute("DELETE FROM users WHERE user_id = $1", user.user_id) == "DELETE 1"
