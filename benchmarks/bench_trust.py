@@ -1,5 +1,6 @@
 """Trust: recording a decision outcome (the feedback, with the database's trust update in the same
-transaction) for a (user, agent) with 10 prior decisions and for one with 100,000.
+transaction) and approving an agent activity, for a (user, agent) with 10 prior decisions and for
+one with 100,000.
 
     python -m benchmarks.bench_trust            # what `make bench` runs
     python -m benchmarks.bench_trust --quick    # fewer rounds, for a smoke test
@@ -12,8 +13,11 @@ operation is ``keep.decisions.set_feedback(..., "approved")`` on a decision of t
 feedback yet, through the SDK. A small operation takes a fresh small agent each time, so every one
 of them runs at exactly 10 prior decisions; the large pair grows by at most a few hundred.
 Neither changes level while timed (10 approvals reach L2, the next earns nothing yet; the large
-pair is at L4, the top), so both sides run the same statements. The harness interleaves the
-cases round by round, so both see the same machine.
+pair is at L4, the top), so both sides run the same statements. Approving: an ``intervention``
+activity of the pair's session, proposed beforehand and waiting in ``pending_consent`` (the
+user's ``global`` tier is below what the profile asks of an intervention), approved through
+``keep.activities.approve`` (the lifecycle trigger, the consent log, the audit entries). The
+harness interleaves the cases round by round, so both see the same machine.
 
 Writes benchmarks/results/trust.json; docs/benchmarks.md shows it (benchmarks/report_trust.py).
 """
@@ -32,6 +36,7 @@ from typing import Any
 
 import asyncpg
 
+from agentkeep.activities.models import NewActivity
 from agentkeep.decisions.models import FeedbackChange
 from agentkeep.ids import new_id
 from agentkeep.keep import Keep
@@ -137,6 +142,24 @@ class Pairs:
         self.user_id = user_id
         self.large = large
         self.small = small
+        self.large_activities: list[uuid.UUID] = []
+        self.small_activities: list[uuid.UUID] = []
+
+    async def propose(self, session_id: uuid.UUID) -> uuid.UUID:
+        """An activity of the session that waits for the user's consent (untimed)."""
+        new = NewActivity(
+            agent_name="bench", activity_type="intervention", title="bench", agent_session_id=session_id
+        )
+        activity = await self.keep.activities.propose(self.user_id, new)
+        if activity.status != "pending_consent":
+            raise RuntimeError(f"a benchmark activity should wait for consent, it is {activity.status}")
+        return activity.id
+
+    async def approve_large(self) -> None:
+        await self.keep.activities.approve(self.user_id, self.large_activities.pop())
+
+    async def approve_small(self) -> None:
+        await self.keep.activities.approve(self.user_id, self.small_activities.pop())
 
     async def record_large(self) -> None:
         await self.keep.decisions.set_feedback(self.user_id, self.large.pop(), APPROVED)
@@ -150,14 +173,16 @@ async def prepare(keep: Keep, operations: int) -> tuple[Pairs, dict[str, Any]]:
     try:
         user_id, large_session = await _large_pair(keep, conn)
         large = await _decisions(conn, user_id, large_session, operations, approved=False)
+        pairs = Pairs(keep, user_id, large, [])
         say(f"small pairs: {operations} agents with {SMALL} approved decisions each")
-        small = []
         for _ in range(operations):
             _agent, session_id = await _agent_and_session(
                 conn, user_id, f"bench-trust-{uuid.uuid4().hex[:12]}"
             )
             await _decisions(conn, user_id, session_id, SMALL, approved=True)
-            small += await _decisions(conn, user_id, session_id, 1, approved=False)
+            pairs.small += await _decisions(conn, user_id, session_id, 1, approved=False)
+            pairs.small_activities.append(await pairs.propose(session_id))
+            pairs.large_activities.append(await pairs.propose(large_session))
         await _begin(conn, user_id)
         facts = dict(
             await conn.fetchrow(
@@ -171,7 +196,7 @@ async def prepare(keep: Keep, operations: int) -> tuple[Pairs, dict[str, Any]]:
         await conn.execute("COMMIT")
     finally:
         await conn.close()
-    return Pairs(keep, user_id, large, small), facts
+    return pairs, facts
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -191,6 +216,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         cases = [
             Case("outcome_at_10", pairs.record_small, PER_ROUND),
             Case("outcome_at_100000", pairs.record_large, PER_ROUND),
+            Case("approve_at_10", pairs.approve_small, PER_ROUND),
+            Case("approve_at_100000", pairs.approve_large, PER_ROUND),
         ]
         duration = await run_group(cases, rounds=args.rounds, warmup_rounds=warmup, say=say)
         results = {case.name: case.summary() for case in cases}

@@ -3,8 +3,10 @@ security and can switch triggers off, as a tamperer would) and a user with rows 
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -123,3 +125,21 @@ async def tables_holding(database: Database, needles: list[str]) -> list[str]:
             if text and any(needle in text for needle in needles):
                 found.append(table)
         return found
+
+
+async def pg_dump_data(database: Database) -> str:
+    """The test database's data as ``pg_dump --data-only`` writes it (what a backup holds)."""
+    assert database.urls.superuser is not None
+    dump = await asyncio.to_thread(
+        subprocess.run,
+        [
+            str(PG_DUMP),
+            "--data-only",
+            "-d",
+            asyncpg_dsn(database.urls.superuser.set(database=database.urls.owner.database)),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dump.stdout

@@ -22,7 +22,7 @@ from agentkeep.principal import Principal
 from agentkeep.schema import metadata
 from agentkeep.user_sessions.models import NewUserSession
 from agentkeep.users.models import NewUser
-from audit_support import NIL, PG_DUMP, superuser, tables_holding
+from audit_support import NIL, pg_dump_data, superuser, tables_holding
 
 ROOT = Path(__file__).resolve().parent.parent
 VERIFIER = ROOT / "examples" / "verify_audit.py"
@@ -57,21 +57,9 @@ async def test_redaction_removes_every_canary_and_chains_still_verify(keep: Keep
     redacted = await keep.audit.redact(user_id)
     assert redacted > 5
     assert await tables_holding(database, canaries) == []
-    assert database.urls.superuser is not None
-    dump = await asyncio.to_thread(
-        subprocess.run,
-        [
-            str(PG_DUMP),
-            "--data-only",
-            "-d",
-            asyncpg_dsn(database.urls.superuser.set(database=database.urls.owner.database)),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "audit_log" in dump.stdout
-    assert [canary for canary in canaries if canary in dump.stdout] == []
+    dump = await pg_dump_data(database)
+    assert "audit_log" in dump
+    assert [canary for canary in canaries if canary in dump] == []
     report = await keep.audit.verify()
     assert report.ok, (report.breaks, report.live_rows)
     async with superuser(database) as conn:

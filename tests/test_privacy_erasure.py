@@ -16,7 +16,6 @@ import pytest
 from agentkeep.conversations.models import NewConversation
 from agentkeep.database.embedded import EmbeddedServer
 from agentkeep.database.engine import Database
-from agentkeep.database.urls import asyncpg_dsn
 from agentkeep.decisions.models import NewDecision
 from agentkeep.errors import NotFound
 from agentkeep.keep import Keep
@@ -26,7 +25,7 @@ from agentkeep.user_sessions.models import NewUserSession
 from agentkeep.users.models import NewUser
 from agentkeep.vault.cipher import DecryptionError
 from agentkeep.vault.keyring import KeyDestroyed
-from audit_support import NIL, PG_DUMP, superuser, tables_holding, user_with_rows
+from audit_support import NIL, pg_dump_data, superuser, tables_holding, user_with_rows
 from cli_support import cli, one_error_line
 from privacy_support import seal_secret
 
@@ -47,23 +46,6 @@ async def _user_full_of_canaries(keep: Keep) -> tuple[uuid.UUID, list[str], byte
     return user.user_id, canaries, envelope
 
 
-async def _pg_dump(database: Database) -> str:
-    assert database.urls.superuser is not None
-    dump = await asyncio.to_thread(
-        subprocess.run,
-        [
-            str(PG_DUMP),
-            "--data-only",
-            "-d",
-            asyncpg_dsn(database.urls.superuser.set(database=database.urls.owner.database)),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return dump.stdout
-
-
 async def test_erasure_leaves_no_canary_no_key_and_the_chains_verify(keep: Keep, database: Database) -> None:
     user_id, canaries, envelope = await _user_full_of_canaries(keep)
     bystander = await user_with_rows(keep, text=f"bystander {uuid.uuid4().hex[:8]}")
@@ -78,7 +60,7 @@ async def test_erasure_leaves_no_canary_no_key_and_the_chains_verify(keep: Keep,
     assert report.rows_deleted["decisions"] == 1 and report.rows_deleted["vault_keys"] >= 1
     assert report.audit_entries_redacted >= report.total_rows
     assert await tables_holding(database, canaries) == []
-    dump = await _pg_dump(database)
+    dump = await pg_dump_data(database)
     assert "audit_log" in dump
     assert [canary for canary in canaries if canary in dump] == []
     # The envelope copied out before erasure: nothing agentkeep still holds opens it.
