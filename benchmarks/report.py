@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from benchmarks import report_audit, report_decisions, report_trust
+from benchmarks import report_audit, report_decisions, report_trust, report_vault
 from benchmarks import report_history as history
 from benchmarks.fixture import Fixture
 
@@ -316,6 +316,7 @@ def markdown(document: dict[str, Any]) -> str:
         audit=report_audit.section(),
         decisions=report_decisions.section(),
         trust=report_trust.section(),
+        vault=report_vault.section(),
         virtualised={True: "yes (hypervisor flag set)", False: "no", None: "unknown"}[m.get("virtualised")],
         load=load or "unknown",
         rows=rows,
@@ -502,7 +503,11 @@ Other ratios, for context:
 
 {decisions}
 
-## Trust: recording a decision outcome
+## The vault
+
+{vault}
+
+## Trust: recording a decision outcome, approving an activity
 
 {trust}
 
