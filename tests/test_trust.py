@@ -16,6 +16,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from agentkeep.activities.models import NewActivity, NewEthicalValidation
 from agentkeep.errors import InvalidInput, NotFound
 from agentkeep.keep import Keep
 from agentkeep.principal import Principal
@@ -312,3 +313,28 @@ async def test_deleting_the_user_takes_their_trust_with_them(keep: Keep, make_us
         await conn.execute("DELETE FROM users WHERE user_id = $1", user.user_id)
         for table in ("agent_trust_levels", "agent_trust_changes", "trust_metrics"):
             assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+
+
+async def test_a_blocked_ethical_validation_of_an_activity_demotes_its_agent(keep: Keep, make_user) -> None:
+    user = await make_user()
+    agent_id = await agent(keep)
+    run = await session(keep, user.user_id, agent_id)
+    for _ in range(5):
+        await decide(keep, user.user_id, run, "approved")
+    earned = (await keep.trust.show(user.user_id, agent_id)).level
+    assert earned >= 1
+    activity = await keep.activities.propose(
+        user.user_id,
+        NewActivity(agent_name="bench", activity_type="intervention", title="risky", agent_session_id=run),
+    )
+    await keep.activities.validate(
+        user.user_id, NewEthicalValidation(result="flagged", agent_activity_id=activity.id)
+    )
+    assert (await keep.trust.show(user.user_id, agent_id)).level == earned  # flagged: no change
+    await keep.activities.validate(
+        user.user_id, NewEthicalValidation(result="blocked", agent_activity_id=activity.id)
+    )
+    assert (await keep.trust.show(user.user_id, agent_id)).level == earned - 1
+    assert await _levels(keep, user.user_id, run) == earned - 1
+    change = (await keep.trust.history(user.user_id, agent_id)).items[0]
+    assert change.rule == "ethical_block" and str(activity.id) in change.reason

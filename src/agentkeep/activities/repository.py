@@ -118,6 +118,26 @@ async def insert_validation(conn: AsyncConnection, values: Mapping[str, Any]) ->
     return (await conn.execute(statement)).mappings().one()
 
 
+async def agent_of_activity(
+    conn: AsyncConnection, user_id: uuid.UUID, activity_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The agent whose session proposed the activity (None: no session, or one of no agent)."""
+    statement = (
+        sa.select(agent_sessions.c.agent_id)
+        .select_from(agent_activities)
+        .join(
+            agent_sessions,
+            sa.and_(
+                agent_sessions.c.user_id == agent_activities.c.user_id,
+                agent_sessions.c.id == agent_activities.c.agent_session_id,
+            ),
+        )
+        .where(agent_activities.c.user_id == user_id, agent_activities.c.id == activity_id)
+    )
+    agent_id: uuid.UUID | None = (await conn.execute(statement)).scalar_one_or_none()
+    return agent_id
+
+
 async def override_validation(
     conn: AsyncConnection, user_id: uuid.UUID, validation_id: uuid.UUID
 ) -> sa.RowMapping | None:

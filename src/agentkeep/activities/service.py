@@ -32,6 +32,7 @@ from agentkeep.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from agentkeep.ids import new_id
 from agentkeep.models import read_all, read_one, reader
 from agentkeep.pagination import Page, checked_limit, page_of
+from agentkeep.trust import repository as trust_repository
 
 WHAT = "agent activity"
 
@@ -174,6 +175,12 @@ class ActivityService:
             row = await repository.insert_validation(tx.conn, values)
             if new.message_id is not None and new.result == "blocked":
                 await repository.mark_message(tx.conn, row["user_id"], new.message_id, "blocked")
+            if new.agent_activity_id is not None and new.result == "blocked":
+                # Issue 10: a blocked activity costs its agent one trust level (docs/trust.md).
+                agent_id = await repository.agent_of_activity(tx.conn, row["user_id"], new.agent_activity_id)
+                if agent_id is not None:
+                    reason = f"ethical validation {row['id']} blocked activity {new.agent_activity_id}"
+                    await trust_repository.demote(tx.conn, row["user_id"], agent_id, reason)
         return read_one(EthicalValidation, row, what="ethical validation")
 
     async def override(self, actor: Actor, validation_id: uuid.UUID) -> EthicalValidation:
