@@ -196,3 +196,20 @@ async def test_carrying_from_a_session_the_user_does_not_have_is_refused(keep: K
             NewAgentSession(agent_type="developer", carry_context=True, carry_context_from=hers.id),
         )
     assert both.value.field == "carry_context_from"
+
+
+async def test_the_legal_acknowledgement_and_its_withdrawal_are_in_the_consent_log(
+    keep: Keep, make_user
+) -> None:
+    """Seed 000's consent audit: the acknowledgement is a consent (scope legal), logged once."""
+    user = await make_user()
+    session = await _kai_session(keep, user.user_id)
+    await keep.onboarding.set(user.user_id, session, OnboardingChange(is_legal_acknowledged=True))
+    await keep.onboarding.set(user.user_id, session, OnboardingChange(is_legal_acknowledged=True))
+    await keep.onboarding.set(user.user_id, session, OnboardingChange(is_legal_acknowledged=False))
+    logged = (await keep.consent.logs(user.user_id, scope="legal")).items
+    assert [(entry.action, entry.previous_value, entry.new_value) for entry in reversed(logged)] == [
+        ("approved", None, "acknowledged"),
+        ("denied", "acknowledged", "withdrawn"),
+    ]
+    assert all(entry.metadata == {"agent_session_id": str(session)} for entry in logged)

@@ -10,6 +10,7 @@ from typing import Any
 from asyncpg import Connection
 
 from agentkeep.actors import Actor, acting_user, as_principal
+from agentkeep.consent import repository as consent_repository
 from agentkeep.database.engine import Database
 from agentkeep.decisions import repository, sealing
 from agentkeep.decisions.models import (
@@ -135,6 +136,10 @@ class DecisionService:
         return read_one(Decision, values, what=WHAT)
 
 
+LEGAL_SCOPE = "legal"
+"""The consent scope of seed 000's legal acknowledgement (the kai profile's default scope)."""
+
+
 class OnboardingService:
     """Seed 000's onboarding answers of one agent session (one row, made on the first answer)."""
 
@@ -171,5 +176,20 @@ class OnboardingService:
             else:
                 row = await repository.update_onboarding(
                     tx.conn, user_id, agent_session_id, change.version, values
+                )
+            if acknowledged is not None and bool(acknowledged) != bool(already):
+                # Seed 000's consent audit: the acknowledgement (or its withdrawal) in the consent log.
+                await consent_repository.add_log(
+                    tx.conn,
+                    {
+                        "user_id": user_id,
+                        "id": new_id(),
+                        "action": "approved" if acknowledged else "denied",
+                        "scope": LEGAL_SCOPE,
+                        "previous_value": "acknowledged" if already else None,
+                        "new_value": "acknowledged" if acknowledged else "withdrawn",
+                        "reason": "legal acknowledgement (onboarding)",
+                        "metadata": {"agent_session_id": str(agent_session_id)},
+                    },
                 )
         return read_one(Onboarding, row, what="onboarding answers")
